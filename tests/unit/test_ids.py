@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from sottovoce.core.errors import BadRequest, InvalidUsername
+from sottovoce.core.ids import (
+    DEVICE_ID,
+    new_device_id,
+    new_room_id,
+    normalize_localpart,
+    parse_room_id,
+    parse_user_id,
+)
+
+
+def test_usernames_are_lowercased_and_may_carry_a_leading_at() -> None:
+    assert normalize_localpart("@Alice") == "alice"
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 65, "émile", "a:b"])
+def test_invalid_usernames_are_refused_with_their_code(bad: str) -> None:
+    with pytest.raises(InvalidUsername):
+        normalize_localpart(bad)
+
+
+def test_room_ids_carry_the_server_name_and_parse_back() -> None:
+    room = new_room_id("chat.example.org")
+    assert room.endswith(":chat.example.org")
+    assert parse_room_id(room) == room
+
+
+@pytest.mark.parametrize("bad", ["alice", "@alice", "@Alice:x", "@a:"])
+def test_malformed_user_ids_are_bad_requests(bad: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_user_id(bad)
+
+
+def test_device_ids_are_twelve_uppercase_characters() -> None:
+    assert DEVICE_ID.fullmatch(new_device_id())
