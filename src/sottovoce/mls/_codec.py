@@ -7,7 +7,7 @@ bounds-checked and raises ``DecodeError``; nothing else escapes from decoding.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sottovoce.mls.errors import DecodeError
 
@@ -173,3 +173,15 @@ def decode_all(data: bytes, read: Callable[[Reader], T]) -> T:
     value = read(reader)
     reader.done()
     return value
+
+
+class Encodable(Protocol):
+    """A structure that writes its own TLS encoding."""
+
+    def encode(self, w: Writer) -> None: ...
+
+
+def serialize(value: Encodable) -> bytes:
+    w = Writer()
+    value.encode(w)
+    return w.bytes()

@@ -1,11 +1,71 @@
-"""Exceptions of the MLS library. Every rejection names the rule that failed."""
+"""Exceptions of the MLS library. Every rejection names the rule that failed.
+
+After any of these is raised by a group operation, the group state is unchanged.
+"""
 
 from __future__ import annotations
 
 
 class MLSError(Exception):
-    """Base of every error the MLS library raises; the group state is unchanged after one."""
+    """Base of every error the MLS library raises."""
 
 
 class DecodeError(MLSError):
     """Bytes that are not a valid TLS-presentation encoding of the expected structure."""
+
+
+class UnsupportedCipherSuite(MLSError):
+    """A cipher suite, protocol version, credential or extension type this library cannot use."""
+
+
+class CryptoError(MLSError):
+    """AEAD or HPKE decryption failed: wrong key, tampered ciphertext or tampered AAD."""
+
+
+class InvalidSignature(MLSError):
+    """A signature or membership tag does not verify."""
+
+
+class ValidationError(MLSError):
+    """A structure decoded fine but breaks an RFC 9420 rule (the message says which)."""
+
+
+class InvalidTree(ValidationError):
+    """A ratchet tree that fails validation: hashes, leaves, unmerged leaves."""
+
+
+class InvalidKeyPackage(ValidationError):
+    """A KeyPackage that fails validation (signature, lifetime, capabilities, init key)."""
+
+
+class InvalidProposal(ValidationError):
+    """A proposal or proposal list that RFC 9420 section 12.2 forbids."""
+
+
+class InvalidCommit(ValidationError):
+    """A commit that fails validation (path, confirmation tag, proposal rules)."""
+
+
+class InvalidWelcome(ValidationError):
+    """A Welcome or GroupInfo that cannot be joined from: no key package, bad signature."""
+
+
+class CredentialRejected(ValidationError):
+    """The application's credential validator refused a member's credential."""
+
+
+class WrongEpoch(ValidationError):
+    """A message for an epoch other than the group's current one."""
+
+
+class WrongGroup(ValidationError):
+    """A message for another group id."""
+
+
+class UnknownSender(ValidationError):
+    """A sender leaf index that is not a member of the group."""
+
+
+class GenerationError(ValidationError):
+    """A secret-tree generation that was already used, is too far ahead, or fell out of the
+    out-of-order window."""
