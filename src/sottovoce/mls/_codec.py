@@ -7,11 +7,13 @@ bounds-checked and raises ``DecodeError``; nothing else escapes from decoding.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from enum import IntEnum
 from typing import Protocol, TypeVar
 
 from sottovoce.mls.errors import DecodeError
 
 T = TypeVar("T")
+E = TypeVar("E", bound=IntEnum)
 
 _VARINT_MAX = (1 << 30) - 1
 
@@ -165,6 +167,14 @@ class Reader:
         """Raise unless every byte was consumed."""
         if self._pos != self._end:
             raise DecodeError(f"{self._end - self._pos} trailing bytes")
+
+
+def read_enum(value: int, enum: type[E]) -> E:
+    """``value`` as a member of ``enum``; enums leave out ``reserved(0)`` so it is rejected too."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise DecodeError(f"{value} is not a valid {enum.__name__}") from None
 
 
 def decode_all(data: bytes, read: Callable[[Reader], T]) -> T:
