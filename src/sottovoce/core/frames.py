@@ -1,0 +1,220 @@
+"""Sans-I/O codec for the WebSocket gateway: client frames in, typed values out, and back.
+
+``decode_frame`` turns the text of one frame into a typed value or raises the error of
+core/errors.py that the gateway sends back; the ``*_frame`` functions render server frames to the
+exact text that goes on the wire, so a fan-out can render once and send the same string to all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sottovoce.core.errors import BadRequest, SottoError, TooLarge, UnknownFrame
+from sottovoce.core.ids import parse_room_id
+from sottovoce.core.models import Event, Mail
+from sottovoce.core.validation import (
+    JsonObject,
+    b64,
+    boolean,
+    check_fields,
+    choice,
+    integer,
+    parse_json_object,
+    text,
+)
+from sottovoce.core.wire import event_json, mail_json
+
+MAX_FRAME = 96 * 1024
+MAX_BODY = 64 * 1024
+MAX_REQUEST_ID = 64
+MAX_CLIENT_ID = 64
+MAX_TOKEN = 4096
+MAX_SINCE_ROOMS = 10_000
+PRESENCE_STATUSES = ("online", "away")
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str
+    since: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    id: str
+    room_id: str
+    client_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    room_id: str
+    typing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptFrame:
+    room_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxAck:
+    up_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: str
+
+
+ClientFrame = Auth | Send | Typing | ReceiptFrame | Presence | MailboxAck | Ping
+
+
+def parse_frame_object(data: str | bytes) -> dict[str, object]:
+    """The JSON object of one frame, size-checked first; raises ``TooLarge`` or ``BadRequest``."""
+    if len(data) > MAX_FRAME:
+        raise TooLarge(f"frames are limited to {MAX_FRAME} bytes")
+    return parse_json_object(data, "frame")
+
+
+def request_id(obj: JsonObject) -> str | None:
+    """The frame's ``id`` when it is usable in an error reply, else None."""
+    value = obj.get("id")
+    return value if isinstance(value, str) and len(value) <= MAX_REQUEST_ID else None
+
+
+def _room(obj: JsonObject) -> str:
+    return parse_room_id(text(obj, "room_id", 300))
+
+
+def _auth(obj: JsonObject) -> Auth:
+    check_fields(obj, ("type", "token"), ("since", "id"))
+    since_raw = obj.get("since") or {}
+    if not isinstance(since_raw, dict):
+        raise BadRequest("since must be an object mapping room ids to sequence numbers")
+    if len(since_raw) > MAX_SINCE_ROOMS:
+        raise TooLarge(f"since names more than {MAX_SINCE_ROOMS} rooms")
+    since = {parse_room_id(room): integer(since_raw, room) for room in since_raw}
+    return Auth(token=text(obj, "token", MAX_TOKEN), since=since)
+
+
+def _send(obj: JsonObject) -> Send:
+    check_fields(obj, ("type", "id", "room_id", "client_id", "body"))
+    return Send(
+        id=text(obj, "id", MAX_REQUEST_ID),
+        room_id=_room(obj),
+        client_id=text(obj, "client_id", MAX_CLIENT_ID),
+        body=b64(obj, "body", MAX_BODY),
+    )
+
+
+def _typing(obj: JsonObject) -> Typing:
+    check_fields(obj, ("type", "room_id", "typing"), ("id",))
+    return Typing(room_id=_room(obj), typing=boolean(obj, "typing"))
+
+
+def _receipt(obj: JsonObject) -> ReceiptFrame:
+    check_fields(obj, ("type", "room_id", "seq"), ("id",))
+    return ReceiptFrame(room_id=_room(obj), seq=integer(obj, "seq"))
+
+
+def _presence(obj: JsonObject) -> Presence:
+    check_fields(obj, ("type", "status"), ("id",))
+    return Presence(status=choice(obj, "status", PRESENCE_STATUSES))
+
+
+def _mailbox_ack(obj: JsonObject) -> MailboxAck:
+    check_fields(obj, ("type", "up_to"), ("id",))
+    return MailboxAck(up_to=integer(obj, "up_to"))
+
+
+def _ping(obj: JsonObject) -> Ping:
+    check_fields(obj, ("type", "id"))
+    return Ping(id=text(obj, "id", MAX_REQUEST_ID))
+
+
+_PARSERS = {
+    "auth": _auth,
+    "send": _send,
+    "typing": _typing,
+    "receipt": _receipt,
+    "presence": _presence,
+    "mailbox_ack": _mailbox_ack,
+    "ping": _ping,
+}
+
+
+def parse_frame(obj: JsonObject) -> ClientFrame:
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise BadRequest("every frame needs a string field type")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise UnknownFrame(f"unknown frame type {kind[:40]!r}")
+    return parser(obj)
+
+
+def decode_frame(data: str | bytes) -> ClientFrame:
+    return parse_frame(parse_frame_object(data))
+
+
+# Server frames --------------------------------------------------------------------------------
+
+
+def _dump(frame: dict[str, object]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def ready_frame(user_id: str, device_id: str, heartbeat: int) -> str:
+    return _dump(
+        {"type": "ready", "user_id": user_id, "device_id": device_id, "heartbeat": heartbeat}
+    )
+
+
+def ack_frame(request: str, event: Event, duplicate: bool) -> str:
+    return _dump(
+        {
+            "type": "ack",
+            "id": request,
+            "room_id": event.room_id,
+            "seq": event.seq,
+            "event_id": event.event_id,
+            "duplicate": duplicate,
+        }
+    )
+
+
+def event_frame(event: Event) -> str:
+    return _dump({"type": "event", "event": event_json(event)})
+
+
+def typing_frame(room_id: str, user_id: str, typing: bool) -> str:
+    return _dump({"type": "typing", "room_id": room_id, "user_id": user_id, "typing": typing})
+
+
+def receipt_frame(room_id: str, user_id: str, seq: int) -> str:
+    return _dump({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": seq})
+
+
+def presence_frame(user_id: str, status: str) -> str:
+    return _dump({"type": "presence", "user_id": user_id, "status": status})
+
+
+def mail_frame(mail: Mail) -> str:
+    return _dump({"type": "mail", "mail": mail_json(mail)})
+
+
+def pong_frame(request: str) -> str:
+    return _dump({"type": "pong", "id": request})
+
+
+def error_frame(request: str | None, error: SottoError) -> str:
+    return _dump({"type": "error", "id": request, **error.to_dict()})
