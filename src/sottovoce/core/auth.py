@@ -83,7 +83,9 @@ class AccessTokens:
                 options={"verify_exp": False, "verify_iat": False, "require": list(_CLAIMS)},
             )
         except jwt.PyJWTError:
-            raise Unauthenticated("the access token is malformed or not signed by this server")
+            raise Unauthenticated(
+                "the access token is malformed or not signed by this server"
+            ) from None
         sub, did, iat, exp, jti = (claims[name] for name in _CLAIMS)
         if not (
             isinstance(sub, str)

@@ -8,6 +8,7 @@ exact text that goes on the wire, so a fan-out can render once and send the same
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sottovoce.core.errors import BadRequest, SottoError, TooLarge, UnknownFrame
@@ -141,7 +142,7 @@ def _ping(obj: JsonObject) -> Ping:
     return Ping(id=text(obj, "id", MAX_REQUEST_ID))
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
     "auth": _auth,
     "send": _send,
     "typing": _typing,

@@ -1,4 +1,4 @@
-"""The JSON shapes of domain records on the wire (docs/protocol.md), shared by HTTP and WebSocket."""
+"""The JSON shapes of domain records on the wire (docs/protocol.md), for HTTP and WebSocket."""
 
 from __future__ import annotations
 
