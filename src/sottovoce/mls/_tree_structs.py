@@ -8,23 +8,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Self, TypeVar
+from typing import Self
 
-from sottovoce.mls._codec import Reader, Writer
+from sottovoce.mls._codec import Reader, Writer, read_enum
+from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._suite import CipherSuite
 from sottovoce.mls.errors import DecodeError
-
-_E = TypeVar("_E", bound=IntEnum)
-
-
-def _read_enum(enum: type[_E], value: int) -> _E:
-    try:
-        member = enum(value)
-    except ValueError:
-        raise DecodeError(f"{enum.__name__}: unknown value {value}") from None
-    if member.value == 0:
-        raise DecodeError(f"{enum.__name__}: reserved value 0")
-    return member
 
 
 def _write_u16(w: Writer, value: int) -> None:
@@ -51,13 +40,7 @@ def _read_opaque(r: Reader) -> bytes:
     return r.opaque()
 
 
-class ProtocolVersion(IntEnum):
-    RESERVED = 0
-    MLS10 = 1
-
-
 class CredentialType(IntEnum):
-    RESERVED = 0
     BASIC = 1
     X509 = 2
 
@@ -65,7 +48,6 @@ class CredentialType(IntEnum):
 class ExtensionType(IntEnum):
     """Extension types of RFC 9420 section 17.3; other values are carried opaquely."""
 
-    RESERVED = 0
     APPLICATION_ID = 1
     RATCHET_TREE = 2
     REQUIRED_CAPABILITIES = 3
@@ -74,14 +56,12 @@ class ExtensionType(IntEnum):
 
 
 class LeafNodeSource(IntEnum):
-    RESERVED = 0
     KEY_PACKAGE = 1
     UPDATE = 2
     COMMIT = 3
 
 
 class NodeType(IntEnum):
-    RESERVED = 0
     LEAF = 1
     PARENT = 2
 
@@ -111,7 +91,7 @@ class Credential:
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
-        kind = _read_enum(CredentialType, r.u16())
+        kind = read_enum(r.u16(), CredentialType)
         if kind == CredentialType.BASIC:
             return cls(kind, identity=r.opaque())
         return cls(kind, certificates=tuple(r.vector(_read_opaque)))
@@ -221,7 +201,7 @@ class LeafNode:
         signature_key = r.opaque()
         credential = Credential.decode(r)
         capabilities = Capabilities.decode(r)
-        source = _read_enum(LeafNodeSource, r.u8())
+        source = read_enum(r.u8(), LeafNodeSource)
         lifetime = Lifetime.decode(r) if source == LeafNodeSource.KEY_PACKAGE else None
         parent_hash = r.opaque() if source == LeafNodeSource.COMMIT else None
         extensions = read_extensions(r)
@@ -289,7 +269,7 @@ class Node:
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
-        if _read_enum(NodeType, r.u8()) == NodeType.LEAF:
+        if read_enum(r.u8(), NodeType) == NodeType.LEAF:
             return cls(LeafNode.decode(r))
         return cls(ParentNode.decode(r))
 
