@@ -105,6 +105,16 @@ def external_key_pair(suite: CipherSuite, external_secret: bytes) -> tuple[bytes
     return suite.derive_key_pair(external_secret)
 
 
+def sender_data_key_and_nonce(
+    suite: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
+) -> tuple[bytes, bytes]:
+    """Keys for a PrivateMessage's sender data, bound to a sample of its content ciphertext."""
+    sample = ciphertext[: suite.hash_len]
+    key = suite.expand_with_label(sender_data_secret, b"key", sample, suite.aead_key_len)
+    nonce = suite.expand_with_label(sender_data_secret, b"nonce", sample, suite.aead_nonce_len)
+    return key, nonce
+
+
 def confirmation_tag(
     suite: CipherSuite, confirmation_key: bytes, confirmed_transcript_hash: bytes
 ) -> bytes:

@@ -1,0 +1,182 @@
+"""The secret tree and its per-sender hash ratchets (RFC 9420 section 9).
+
+``SecretTree`` is an immutable value: taking a key returns the key and the tree that no longer
+holds it. A caller keeps the new tree only once the message it opened has been fully accepted,
+so a rejected message never consumes a generation.
+
+Forward secrecy (section 9.2): a node's secret is dropped as soon as its children are derived, a
+ratchet secret as soon as the next one is, and a key as soon as it is handed out. Keys of skipped
+generations are kept only inside a bounded window, for messages that arrive out of order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from types import MappingProxyType
+
+from sottovoce.mls import _tree_math as tm
+from sottovoce.mls._suite import CipherSuite
+from sottovoce.mls.errors import GenerationError, UnknownSender
+
+# Generations are uint32 on the wire (PrivateMessage sender data).
+MAX_GENERATION = (1 << 32) - 1
+DEFAULT_OUT_OF_ORDER_WINDOW = 64
+DEFAULT_MAX_FORWARD_DISTANCE = 1024
+
+
+class RatchetKind(Enum):
+    """Which of a sender's two ratchets: handshake (proposals, commits) or application."""
+
+    HANDSHAKE = b"handshake"
+    APPLICATION = b"application"
+
+
+@dataclass(frozen=True, slots=True)
+class RatchetKey:
+    generation: int
+    key: bytes
+    nonce: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Ratchet:
+    generation: int
+    """The next generation this ratchet has not derived yet."""
+    secret: bytes
+    """The ratchet secret for ``generation``."""
+    skipped: Mapping[int, RatchetKey] = field(default_factory=lambda: MappingProxyType({}))
+    """Keys of generations passed over on the way to a later one, not yet used."""
+
+
+def _frozen(mapping: dict[int, RatchetKey]) -> Mapping[int, RatchetKey]:
+    return MappingProxyType(mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretTree:
+    suite: CipherSuite
+    n_leaves: int
+    out_of_order_window: int
+    max_forward_distance: int
+    _nodes: Mapping[int, bytes]
+    """Secrets of the undeveloped frontier: every leaf has exactly one ancestor-or-self here,
+    unless its ratchets were already derived."""
+    _ratchets: Mapping[tuple[int, RatchetKind], _Ratchet]
+
+    @classmethod
+    def create(
+        cls,
+        suite: CipherSuite,
+        encryption_secret: bytes,
+        n_leaves: int,
+        *,
+        out_of_order_window: int = DEFAULT_OUT_OF_ORDER_WINDOW,
+        max_forward_distance: int = DEFAULT_MAX_FORWARD_DISTANCE,
+    ) -> SecretTree:
+        if n_leaves < 1 or n_leaves & (n_leaves - 1):
+            raise ValueError(f"a secret tree has a power-of-two number of leaves, not {n_leaves}")
+        if out_of_order_window < 0 or max_forward_distance < 0:
+            raise ValueError("window and forward distance must not be negative")
+        return cls(
+            suite,
+            n_leaves,
+            out_of_order_window,
+            max_forward_distance,
+            MappingProxyType({tm.root(n_leaves): encryption_secret}),
+            MappingProxyType({}),
+        )
+
+    def next_key(self, leaf: int, kind: RatchetKind) -> tuple[RatchetKey, SecretTree]:
+        """The key for the next message this member sends from ``leaf``."""
+        ratchet, tree = self._ratchet(leaf, kind)
+        return tree._take(leaf, kind, ratchet, ratchet.generation)
+
+    def key_for(
+        self, leaf: int, kind: RatchetKind, generation: int
+    ) -> tuple[RatchetKey, SecretTree]:
+        """The key for a received message from ``leaf`` at ``generation``.
+
+        Raises ``GenerationError`` if that generation was used already, fell out of the
+        out-of-order window, or lies more than ``max_forward_distance`` ahead.
+        """
+        if not 0 <= generation <= MAX_GENERATION:
+            raise GenerationError(f"generation {generation} is not a uint32")
+        ratchet, tree = self._ratchet(leaf, kind)
+        return tree._take(leaf, kind, ratchet, generation)
+
+    def _take(
+        self, leaf: int, kind: RatchetKind, ratchet: _Ratchet, generation: int
+    ) -> tuple[RatchetKey, SecretTree]:
+        if generation < ratchet.generation:
+            key = ratchet.skipped.get(generation)
+            if key is None:
+                raise GenerationError(
+                    f"generation {generation} of leaf {leaf} was already used or is older than "
+                    f"the out-of-order window of {self.out_of_order_window}"
+                )
+            skipped = {g: k for g, k in ratchet.skipped.items() if g != generation}
+            return key, self._with_ratchet(leaf, kind, replace(ratchet, skipped=_frozen(skipped)))
+        if generation - ratchet.generation > self.max_forward_distance:
+            raise GenerationError(
+                f"generation {generation} of leaf {leaf} is more than "
+                f"{self.max_forward_distance} ahead of {ratchet.generation}"
+            )
+        if ratchet.generation > MAX_GENERATION:
+            raise GenerationError(f"the ratchet of leaf {leaf} is exhausted")
+        oldest_kept = generation - self.out_of_order_window
+        skipped = {g: k for g, k in ratchet.skipped.items() if g >= oldest_kept}
+        secret = ratchet.secret
+        for g in range(ratchet.generation, generation):
+            if g >= oldest_kept:
+                skipped[g] = self._derive_key(secret, g)
+            secret = self._next_secret(secret, g)
+        key = self._derive_key(secret, generation)
+        advanced = _Ratchet(generation + 1, self._next_secret(secret, generation), _frozen(skipped))
+        return key, self._with_ratchet(leaf, kind, advanced)
+
+    def _derive_key(self, secret: bytes, generation: int) -> RatchetKey:
+        suite = self.suite
+        return RatchetKey(
+            generation,
+            suite.derive_tree_secret(secret, b"key", generation, suite.aead_key_len),
+            suite.derive_tree_secret(secret, b"nonce", generation, suite.aead_nonce_len),
+        )
+
+    def _next_secret(self, secret: bytes, generation: int) -> bytes:
+        return self.suite.derive_tree_secret(secret, b"secret", generation, self.suite.hash_len)
+
+    def _with_ratchet(self, leaf: int, kind: RatchetKind, ratchet: _Ratchet) -> SecretTree:
+        ratchets = dict(self._ratchets)
+        ratchets[(leaf, kind)] = ratchet
+        return replace(self, _ratchets=MappingProxyType(ratchets))
+
+    def _ratchet(self, leaf: int, kind: RatchetKind) -> tuple[_Ratchet, SecretTree]:
+        """The leaf's ratchet, deriving the path down to the leaf on first use."""
+        if not 0 <= leaf < self.n_leaves:
+            raise UnknownSender(f"leaf {leaf} is outside a tree of {self.n_leaves} leaves")
+        existing = self._ratchets.get((leaf, kind))
+        if existing is not None:
+            return existing, self
+        target = tm.leaf_node(leaf)
+        nodes = dict(self._nodes)
+        # Until its ratchets exist, exactly one ancestor-or-self of the leaf is on the frontier.
+        node = next(x for x in [target, *tm.direct_path(target, self.n_leaves)] if x in nodes)
+        suite = self.suite
+        secret = nodes.pop(node)
+        while node != target:
+            left, right = tm.left(node), tm.right(node)
+            left_secret = suite.expand_with_label(secret, b"tree", b"left", suite.hash_len)
+            right_secret = suite.expand_with_label(secret, b"tree", b"right", suite.hash_len)
+            if target < node:
+                node, secret, nodes[right] = left, left_secret, right_secret
+            else:
+                node, secret, nodes[left] = right, right_secret, left_secret
+        ratchets = dict(self._ratchets)
+        for k in RatchetKind:
+            ratchets[(leaf, k)] = _Ratchet(
+                0, suite.expand_with_label(secret, k.value, b"", suite.hash_len)
+            )
+        tree = replace(self, _nodes=MappingProxyType(nodes), _ratchets=MappingProxyType(ratchets))
+        return ratchets[(leaf, kind)], tree
