@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._key_schedule import derive_epoch_secrets, export_secret, external_key_pair
 from sottovoce.mls._suite import CipherSuite, get_suite
 
@@ -30,7 +32,16 @@ def check_case(suite: CipherSuite, case: dict[str, Any]) -> int:
     init_secret = hexb(case["initial_init_secret"])
     for index, epoch in enumerate(case["epochs"]):
         where = f"epoch {index}"
-        group_context = hexb(epoch["group_context"])
+        context = GroupContext(
+            cipher_suite=suite.suite_id,
+            group_id=hexb(case["group_id"]),
+            epoch=index,
+            tree_hash=hexb(epoch["tree_hash"]),
+            confirmed_transcript_hash=hexb(epoch["confirmed_transcript_hash"]),
+        )
+        group_context = serialize(context)
+        assert group_context == hexb(epoch["group_context"]), f"{where}: group_context"
+        assert decode_all(group_context, GroupContext.decode) == context, f"{where}: decode"
         secrets = derive_epoch_secrets(
             suite,
             init_secret,
