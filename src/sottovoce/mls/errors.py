@@ -69,3 +69,7 @@ class UnknownSender(ValidationError):
 class GenerationError(ValidationError):
     """A secret-tree generation that was already used, is too far ahead, or fell out of the
     out-of-order window."""
+
+
+class InvalidLeafNode(ValidationError):
+    """A LeafNode that RFC 9420 section 7.3 rejects: signature, capabilities, source, keys."""
