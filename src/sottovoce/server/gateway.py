@@ -1,0 +1,251 @@
+"""The WebSocket gateway: handshake, replay from cursors, live push and client frames.
+
+Protocol decisions live in core/frames.py (codec), core/rules.py (permissions) and the services;
+this module moves frames between them and the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from sottovoce.bus.base import Bus, Ephemeral
+from sottovoce.core.errors import (
+    BadRequest,
+    DeviceRevoked,
+    RateLimited,
+    SottoError,
+    UserDisabled,
+)
+from sottovoce.core.frames import (
+    MAX_FRAME,
+    Auth,
+    ClientFrame,
+    MailboxAck,
+    Ping,
+    Presence,
+    ReceiptFrame,
+    Send,
+    Typing,
+    ack_frame,
+    error_frame,
+    event_frame,
+    mail_frame,
+    parse_frame,
+    parse_frame_object,
+    pong_frame,
+    presence_frame,
+    ready_frame,
+    request_id,
+)
+from sottovoce.core.rules import is_joined
+from sottovoce.server.accounts import Accounts
+from sottovoce.server.connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_RATE_LIMITED,
+    CLOSE_REVOKED,
+    MAX_STRIKES,
+    Connection,
+    Outbound,
+)
+from sottovoce.server.hub import Hub
+from sottovoce.server.mailbox import Mailbox
+from sottovoce.server.metrics import Metrics
+from sottovoce.server.rooms import Rooms
+from sottovoce.store.base import Store
+
+AUTH_TIMEOUT = 10.0
+HEARTBEAT = 30
+REPLAY_PAGE = 500
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_PROTOCOL = 4002
+
+log = structlog.get_logger("sottovoce.gateway")
+
+
+class Gateway:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        hub: Hub,
+        accounts: Accounts,
+        rooms: Rooms,
+        mailbox: Mailbox,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._hub = hub
+        self._accounts = accounts
+        self._rooms = rooms
+        self._mailbox = mailbox
+        self._metrics = metrics
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            auth = await self._handshake(ws)
+            if auth is not None:
+                await self._serve(ws, *auth)
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    async def shutdown(self) -> None:
+        """Close every socket with 1001 so clients reconnect elsewhere and resume."""
+        await asyncio.gather(
+            *(
+                ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
+                for ws in list(self._sockets)
+            ),
+            return_exceptions=True,
+        )
+
+    async def _handshake(self, ws: web.WebSocketResponse) -> tuple[Auth, str, str] | None:
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT):
+                msg = await ws.receive()
+        except TimeoutError:
+            await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"no auth frame within 10 s")
+            return None
+        if msg.type is WSMsgType.BINARY:
+            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames refused")
+            return None
+        if msg.type is not WSMsgType.TEXT:
+            return None
+        try:
+            frame = parse_frame(parse_frame_object(msg.data))
+            if not isinstance(frame, Auth):
+                raise BadRequest("the first frame must be auth")
+        except SottoError as exc:
+            await ws.close(code=CLOSE_PROTOCOL, message=exc.message.encode()[:120])
+            return None
+        try:
+            claims = await self._accounts.authenticate(frame.token)
+        except (DeviceRevoked, UserDisabled) as exc:
+            await ws.close(code=CLOSE_REVOKED, message=exc.code.encode())
+            return None
+        except SottoError as exc:
+            await ws.close(code=CLOSE_UNAUTHENTICATED, message=exc.code.encode())
+            return None
+        return frame, claims.user_id, claims.device_id
+
+    async def _joined_rooms(self, user_id: str) -> list[str]:
+        joined = []
+        for room in await self._store.list_rooms_for_user(user_id):
+            if is_joined(await self._rooms.member_of(user_id, room.room_id)):
+                joined.append(room.room_id)
+        return joined
+
+    async def _serve(self, ws: web.WebSocketResponse, auth: Auth, user: str, device: str) -> None:
+        conn = Connection(ws, user, device)
+        joined = await self._joined_rooms(user)
+        # Registered before replay reads the store, so nothing committed from now on is missed;
+        # the connection's cursors drop what the replay already sent.
+        self._hub.add(conn, joined)
+        self._metrics.connections.inc()
+        writer: asyncio.Task[None] | None = None
+        log.info("ws_connected", user_id=user, device_id=device)
+        try:
+            await ws.send_str(ready_frame(user, device, HEARTBEAT))
+            await self._replay(conn, auth.since, set(joined))
+            writer = asyncio.create_task(conn.run_writer())
+            await self._read(conn)
+        except ConnectionError:
+            pass
+        finally:
+            self._hub.remove(conn)
+            self._metrics.connections.dec()
+            conn.closing = True
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+            await conn.wait_closed()
+            log.info("ws_disconnected", user_id=user, device_id=device, code=ws.close_code)
+            if not self._hub.user_online(user):
+                await self._announce_presence(user, "offline")
+
+    async def _replay(self, conn: Connection, since: dict[str, int], joined: set[str]) -> None:
+        for room_id, after in since.items():
+            if room_id not in joined:
+                continue
+            conn.cursors[room_id] = max(conn.cursors.get(room_id, 0), after)
+            while not conn.closing:
+                page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
+                for event in page:
+                    await conn.send_now(Outbound(event_frame(event), room_id, event.seq))
+                if len(page) < REPLAY_PAGE:
+                    break
+        while not conn.closing:
+            mails = await self._mailbox.after(conn.device_id, conn.mail_cursor, REPLAY_PAGE)
+            for mail in mails:
+                await conn.send_now(Outbound(mail_frame(mail), mail_id=mail.id))
+            if len(mails) < REPLAY_PAGE:
+                break
+
+    async def _read(self, conn: Connection) -> None:
+        ws = conn.ws
+        async for msg in ws:
+            if msg.type is WSMsgType.BINARY:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames refused")
+                return
+            if msg.type is not WSMsgType.TEXT or conn.closing:
+                continue
+            received = time.perf_counter()
+            wait = conn.limiter.take(time.monotonic())
+            if wait > 0:
+                conn.strikes += 1
+                if conn.strikes >= MAX_STRIKES:
+                    conn.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
+                    return
+                limited = RateLimited("too many frames: slow down", retry_after=round(wait, 3))
+                conn.push(Outbound(error_frame(None, limited)))
+                continue
+            conn.strikes = 0
+            await self._dispatch(conn, msg.data, received)
+
+    async def _dispatch(self, conn: Connection, data: str, received: float) -> None:
+        rid: str | None = None
+        try:
+            obj = parse_frame_object(data)
+            rid = request_id(obj)
+            await self._handle(conn, parse_frame(obj), received)
+        except SottoError as exc:
+            conn.push(Outbound(error_frame(rid, exc)))
+        except Exception:
+            log.exception("ws_frame_failed", user_id=conn.user_id, device_id=conn.device_id)
+            conn.push(Outbound(error_frame(rid, SottoError("internal error; nothing was stored"))))
+
+    async def _handle(self, conn: Connection, frame: ClientFrame, received: float) -> None:
+        if isinstance(frame, Send):
+            event, duplicate = await self._rooms.send(
+                conn.user_id, conn.device_id, frame.room_id, frame.client_id, frame.body
+            )
+            conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
+            self._metrics.send_latency.observe(time.perf_counter() - received)
+        elif isinstance(frame, Ping):
+            conn.push(Outbound(pong_frame(frame.id)))
+        elif isinstance(frame, Typing):
+            await self._rooms.typing(conn.user_id, frame.room_id, frame.typing)
+        elif isinstance(frame, ReceiptFrame):
+            await self._rooms.receipt(conn.user_id, conn.device_id, frame.room_id, frame.seq)
+        elif isinstance(frame, Presence):
+            await self._announce_presence(conn.user_id, frame.status)
+        elif isinstance(frame, MailboxAck):
+            await self._mailbox.ack(conn.device_id, frame.up_to)
+        else:
+            raise BadRequest("already authenticated")
+
+    async def _announce_presence(self, user: str, status: str) -> None:
+        others = await self._rooms.co_members(user)
+        if others:
+            await self._bus.publish(Ephemeral(tuple(sorted(others)), presence_frame(user, status)))

@@ -1,0 +1,107 @@
+"""This node's live connections, indexed by user, device and joined room, and the fan-out to them.
+
+Everything here is synchronous: a notification is rendered once and appended to each recipient's
+queue, in the order the bus delivers it, without touching the database. The room index follows
+membership events as they pass, so it needs no lookups either.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sottovoce.bus.base import DevicesRevoked, Ephemeral, EventStored, MailStored, Notification
+from sottovoce.core.frames import event_frame, mail_frame
+from sottovoce.core.models import MemberState
+from sottovoce.server.connection import CLOSE_REVOKED, Connection, Outbound
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._by_user: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._by_device: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._by_room: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._rooms_of: dict[Connection, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rooms_of)
+
+    def connections(self) -> list[Connection]:
+        return list(self._rooms_of)
+
+    def user_online(self, user_id: str) -> bool:
+        return bool(self._by_user.get(user_id))
+
+    def add(self, conn: Connection, joined_rooms: Iterable[str]) -> None:
+        rooms = set(joined_rooms)
+        self._rooms_of[conn] = rooms
+        self._by_user[conn.user_id].add(conn)
+        self._by_device[conn.device_id].add(conn)
+        for room in rooms:
+            self._by_room[room].add(conn)
+
+    def remove(self, conn: Connection) -> None:
+        for room in self._rooms_of.pop(conn, set()):
+            self._leave_index(self._by_room, room, conn)
+        self._leave_index(self._by_user, conn.user_id, conn)
+        self._leave_index(self._by_device, conn.device_id, conn)
+
+    @staticmethod
+    def _leave_index(index: defaultdict[str, set[Connection]], key: str, conn: Connection) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(conn)
+            if not members:
+                del index[key]
+
+    def on_notification(self, note: Notification) -> None:
+        if isinstance(note, EventStored):
+            self._event(note)
+        elif isinstance(note, Ephemeral):
+            self._ephemeral(note)
+        elif isinstance(note, MailStored):
+            self._mail(note)
+        elif isinstance(note, DevicesRevoked):
+            for device in note.device_ids:
+                for conn in list(self._by_device.get(device, ())):
+                    conn.close(CLOSE_REVOKED, "device revoked")
+
+    def _event(self, note: EventStored) -> None:
+        event = note.event
+        recipients = set(self._by_room.get(event.room_id, ()))
+        change = note.change
+        targets = list(self._by_user.get(change.user_id, ())) if change else []
+        # Invitees, leavers and the kicked see the event that concerns them.
+        recipients.update(targets)
+        if recipients:
+            item = Outbound(event_frame(event), event.room_id, event.seq)
+            for conn in recipients:
+                conn.push(item)
+        if change is None:
+            return
+        for conn in targets:
+            rooms = self._rooms_of.get(conn)
+            if rooms is None:
+                continue
+            if change.state is MemberState.JOINED:
+                rooms.add(event.room_id)
+                self._by_room[event.room_id].add(conn)
+            elif change.state in (MemberState.LEFT, MemberState.KICKED):
+                rooms.discard(event.room_id)
+                self._leave_index(self._by_room, event.room_id, conn)
+
+    def _ephemeral(self, note: Ephemeral) -> None:
+        item = Outbound(note.frame)
+        for user in note.recipients:
+            for conn in self._by_user.get(user, ()):
+                if conn.device_id != note.exclude_device:
+                    conn.push(item)
+
+    def _mail(self, note: MailStored) -> None:
+        conns = self._by_device.get(note.device_id)
+        if not conns:
+            return
+        for mail in note.mails:
+            item = Outbound(mail_frame(mail), mail_id=mail.id)
+            for conn in conns:
+                conn.push(item)

@@ -1,0 +1,253 @@
+"""Rooms and their timelines: creation, membership changes, sending and history."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from sottovoce.bus.base import Bus, Ephemeral, EventStored
+from sottovoce.core import rules
+from sottovoce.core.errors import BadRequest, NotFound
+from sottovoce.core.frames import receipt_frame, typing_frame
+from sottovoce.core.ids import new_event_id, new_room_id, parse_room_id, parse_user_id
+from sottovoce.core.models import (
+    Event,
+    EventKind,
+    Member,
+    MembershipChange,
+    MemberState,
+    NewEvent,
+    Role,
+    Room,
+    RoomKind,
+)
+from sottovoce.server.clock import Clock, now_ms
+from sottovoce.server.membership import MembershipCache
+from sottovoce.store.base import Store
+
+MAX_INVITES = 100
+
+
+def _member_body(action: str, target: str, role: Role | None = None) -> bytes:
+    body: dict[str, str] = {"action": action, "target": target}
+    if role is not None:
+        body["role"] = role.value
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _member_client_id() -> str:
+    # Membership events are not retried by clients; a random id keeps them out of the way of the
+    # idempotency index.
+    return f"member:{secrets.token_urlsafe(12)}"
+
+
+class Rooms:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        members: MembershipCache,
+        *,
+        server_name: str,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._members = members
+        self._server_name = server_name
+        self._clock = clock
+
+    # Reading ----------------------------------------------------------------------------------
+
+    async def _room(self, room_id: str) -> Room:
+        room = await self._store.get_room(parse_room_id(room_id))
+        if room is None:
+            raise NotFound(f"no room {room_id[:80]!r}")
+        return room
+
+    async def get(self, uid: str, room_id: str) -> tuple[Room, list[Member]]:
+        room = await self._room(room_id)
+        members = await self._store.list_members(room.room_id)
+        if not any(m.user_id == uid for m in members):
+            rules.require_joined(None, room.room_id)
+        return room, members
+
+    async def list_for(self, uid: str) -> list[tuple[Room, list[Member]]]:
+        rooms = await self._store.list_rooms_for_user(uid)
+        return [(room, await self._store.list_members(room.room_id)) for room in rooms]
+
+    async def events_after(self, uid: str, room_id: str, after: int, limit: int) -> list[Event]:
+        room = await self._room(room_id)
+        rules.check_read(await self._members.member(room.room_id, uid), room.room_id)
+        return await self._store.events_after(room.room_id, after, limit)
+
+    async def events_before(self, uid: str, room_id: str, before: int, limit: int) -> list[Event]:
+        room = await self._room(room_id)
+        rules.check_read(await self._members.member(room.room_id, uid), room.room_id)
+        return await self._store.events_before(room.room_id, before, limit)
+
+    async def member_of(self, uid: str, room_id: str) -> Member | None:
+        return await self._members.member(room_id, uid)
+
+    # Writing ----------------------------------------------------------------------------------
+
+    async def create(
+        self, uid: str, device: str, kind: RoomKind, name: str, invite: list[str]
+    ) -> tuple[Room, list[Member]]:
+        invitees = list(dict.fromkeys(invite))
+        if len(invitees) > MAX_INVITES:
+            raise BadRequest(f"at most {MAX_INVITES} invitations at creation")
+        if uid in invitees:
+            raise BadRequest("you are a member of your own room already")
+        if kind is RoomKind.DIRECT and len(invitees) != 1:
+            raise BadRequest("a direct room is created with exactly one invited user")
+        for target in invitees:
+            await self._require_user(target)
+        now = now_ms(self._clock)
+        room = Room(new_room_id(self._server_name), kind, name, uid, now, 0)
+        first = self._new_event(room.room_id, uid, device, _member_body("create", uid), now)
+        owner = MembershipChange(uid, Role.OWNER, MemberState.JOINED)
+        event = await self._store.create_room(room, first, owner)
+        await self._stored(event, owner)
+        for target in invitees:
+            await self._append_member(
+                room.room_id, uid, device, "invite", target, Role.MEMBER, MemberState.INVITED
+            )
+        return await self.get(uid, room.room_id)
+
+    async def invite(self, uid: str, device: str, room_id: str, target: str) -> Event:
+        room = await self._room(room_id)
+        await self._require_user(target)
+        members = await self._members.members(room.room_id)
+        rules.check_invite(room.kind, members.get(uid), members.get(target), room.room_id)
+        return await self._append_member(
+            room.room_id, uid, device, "invite", target, Role.MEMBER, MemberState.INVITED
+        )
+
+    async def join(self, uid: str, device: str, room_id: str) -> Event:
+        room = await self._room(room_id)
+        target = await self._members.member(room.room_id, uid)
+        rules.check_join(target, uid, room.room_id)
+        assert target is not None
+        return await self._append_member(
+            room.room_id, uid, device, "join", uid, target.role, MemberState.JOINED
+        )
+
+    async def leave(self, uid: str, device: str, room_id: str) -> Event:
+        room = await self._room(room_id)
+        actor = await self._members.member(room.room_id, uid)
+        rules.check_leave(actor, uid, room.room_id)
+        assert actor is not None
+        return await self._append_member(
+            room.room_id, uid, device, "leave", uid, actor.role, MemberState.LEFT
+        )
+
+    async def kick(self, uid: str, device: str, room_id: str, target: str) -> Event:
+        room = await self._room(room_id)
+        parse_user_id(target)
+        members = await self._members.members(room.room_id)
+        victim = members.get(target)
+        rules.check_kick(members.get(uid), victim, room.room_id)
+        assert victim is not None
+        return await self._append_member(
+            room.room_id, uid, device, "kick", target, victim.role, MemberState.KICKED
+        )
+
+    async def set_role(self, uid: str, device: str, room_id: str, target: str, role: Role) -> Event:
+        room = await self._room(room_id)
+        parse_user_id(target)
+        members = await self._members.members(room.room_id)
+        subject = members.get(target)
+        rules.check_set_role(members.get(uid), subject, role, room.room_id)
+        assert subject is not None
+        return await self._append_member(
+            room.room_id, uid, device, "role", target, role, subject.state
+        )
+
+    async def send(
+        self, uid: str, device: str, room_id: str, client_id: str, body: bytes
+    ) -> tuple[Event, bool]:
+        rules.check_send(await self._members.member(room_id, uid), room_id)
+        now = now_ms(self._clock)
+        event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
+        stored, duplicate = await self._store.append_event(event)
+        if not duplicate:
+            await self._stored(stored)
+        return stored, duplicate
+
+    async def receipt(self, uid: str, device: str, room_id: str, seq: int) -> None:
+        members = await self._members.members(room_id)
+        rules.require_joined(members.get(uid), room_id)
+        if await self._store.set_receipt(room_id, uid, seq):
+            joined = tuple(m.user_id for m in members.values() if rules.is_joined(m))
+            frame = receipt_frame(room_id, uid, seq)
+            await self._bus.publish(Ephemeral(joined, frame, exclude_device=device))
+
+    async def typing(self, uid: str, room_id: str, typing: bool) -> None:
+        members = await self._members.members(room_id)
+        rules.require_joined(members.get(uid), room_id)
+        others = tuple(m for m, rec in members.items() if m != uid and rules.is_joined(rec))
+        if others:
+            await self._bus.publish(Ephemeral(others, typing_frame(room_id, uid, typing)))
+
+    async def co_members(self, uid: str) -> set[str]:
+        """Everyone sharing a joined room with ``uid`` (for presence)."""
+        users: set[str] = set()
+        for room in await self._store.list_rooms_for_user(uid):
+            members = await self._members.members(room.room_id)
+            if rules.is_joined(members.get(uid)):
+                users.update(m for m, rec in members.items() if rules.is_joined(rec))
+        users.discard(uid)
+        return users
+
+    # Internals --------------------------------------------------------------------------------
+
+    async def _require_user(self, target: str) -> None:
+        parse_user_id(target)
+        user = await self._store.get_user(target)
+        if user is None:
+            raise NotFound(f"no user {target[:80]!r}")
+
+    def _new_event(
+        self,
+        room_id: str,
+        uid: str,
+        device: str,
+        body: bytes,
+        ts: int,
+        kind: EventKind = EventKind.MEMBER,
+        client_id: str | None = None,
+    ) -> NewEvent:
+        return NewEvent(
+            room_id=room_id,
+            event_id=new_event_id(),
+            kind=kind,
+            sender=uid,
+            sender_device=device,
+            client_id=client_id or _member_client_id(),
+            body=body,
+            ts=ts,
+        )
+
+    async def _append_member(
+        self,
+        room_id: str,
+        uid: str,
+        device: str,
+        action: str,
+        target: str,
+        role: Role,
+        state: MemberState,
+    ) -> Event:
+        body = _member_body(action, target, role if action == "role" else None)
+        event = self._new_event(room_id, uid, device, body, now_ms(self._clock))
+        change = MembershipChange(target, role, state)
+        stored, _ = await self._store.append_event(event, change)
+        await self._stored(stored, change)
+        return stored
+
+    async def _stored(self, event: Event, change: MembershipChange | None = None) -> None:
+        if event.kind is EventKind.MEMBER:
+            self._members.invalidate(event.room_id)
+        await self._bus.publish(EventStored(event, change))
