@@ -23,7 +23,10 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Generator on CPU 1, servers on CPU 0 (bench/servers.py); QUICK=1 keeps it under 5 minutes.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	taskset -c 1 $(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 	$(BIN)/python bench/mls.py
 
 clean:

@@ -1,0 +1,115 @@
+"""`make bench`: every scenario against the bare relay and against Sottovoce, in one run.
+
+The servers run pinned to CPU 0 and this generator to CPU 1. The relay is measured once; each
+Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+import uvloop
+
+from bench.pyspy import sampled, summary
+from bench.report import Row, format_table, write_json
+from bench.scenarios import FULL, QUICK, SCENARIOS, Measure, Plan, run_all
+from bench.servers import pin_to_generator_cpu
+from bench.targets import POOL_SIZE, RelayTarget, SottovoceTarget
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ENGINES = ("sqlite", "postgresql")
+
+
+def combine(sottovoce: list[Measure], baseline: list[Measure], engine: str) -> list[Row]:
+    """One row per figure of either side; a side that failed or has no such figure shows None."""
+    ours = {(m.scenario, m.metric): m for m in sottovoce}
+    base = {(m.scenario, m.metric): m for m in baseline}
+    rows = [
+        Row(m.scenario, m.metric, m.unit, m.value, getattr(base.get(key), "value", None), engine)
+        for key, m in ours.items()
+    ]
+    rows += [
+        Row(m.scenario, m.metric, m.unit, None, m.value, engine)
+        for key, m in base.items()
+        if key not in ours
+    ]
+    return rows
+
+
+async def measure_engine(
+    engine: str, plan: Plan, only: list[str], server_args: list[str], profile: bool
+) -> list[Measure]:
+    target = SottovoceTarget(RESULTS, engine, server_args)
+    try:
+        await target.start()
+        print(
+            f"sottovoce/{engine}: registered {POOL_SIZE} users once in "
+            f"{target.registration_seconds:.1f} s (argon2); every scenario reuses their sessions, "
+            "several connections per session",
+            flush=True,
+        )
+        setup = Measure(
+            "setup", f"register {POOL_SIZE} users (once)", "s", target.registration_seconds
+        )
+        profile_path = RESULTS / f"profile-{engine}.txt"
+        recording = (
+            sampled(target.server.pid, profile_path) if profile else contextlib.nullcontext()
+        )
+        async with recording:
+            figures = await run_all(target, plan, only)
+        if profile:
+            print(summary(profile_path), flush=True)
+        return [setup, *figures]
+    finally:
+        await target.stop()
+
+
+async def run(args: argparse.Namespace) -> None:
+    plan = QUICK if args.quick else FULL
+    only = args.only.split(",") if args.only else list(SCENARIOS)
+    relay = RelayTarget(RESULTS)
+    await relay.start()
+    try:
+        baseline = await run_all(relay, plan, only)
+    finally:
+        await relay.stop()
+    rows: list[Row] = []
+    for engine in filter(None, args.engines.split(",")):
+        try:
+            figures = await measure_engine(engine, plan, only, args.server_arg, args.profile)
+        except Exception as exc:
+            print(f"sottovoce/{engine} could not be measured: {exc!r}", flush=True)
+            figures = [Measure("setup", "server start", "", None)]
+        rows += combine(figures, baseline, engine)
+    if not rows:
+        rows = combine([], baseline, "none")
+    print()
+    print(format_table(rows))
+    write_json(rows, args.out)
+    print(f"\nwritten to {args.out}; figures from a shared 2-core machine are preliminary")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a shortened run, under 5 minutes")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {list(SCENARIOS)}")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra argument for `sottovoce serve` (repeatable)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the server with py-spy during its run"
+    )
+    args = parser.parse_args()
+    pin_to_generator_cpu()
+    uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Every scenario, run against one target, reduced to (scenario, metric, unit, value) figures."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bench.fanout import light_load, step_up
+from bench.history import fill, page_through
+from bench.idle import hold_idle
+from bench.report import Figure
+from bench.steps import Schedule, best_step
+from bench.storm import reconnect_storm
+from bench.targets import SottovoceTarget, Target
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How long and how large each scenario is; QUICK keeps ``make bench`` under 5 minutes."""
+
+    fanout_first: float
+    fanout_ceiling: float
+    fanout_seconds: float
+    fanout_max_steps: int
+    idle_connections: int
+    idle_hold_s: float
+    idle_heartbeat_s: float
+    storm_clients: int
+    storm_limit_s: float
+    light_rate: float
+    light_seconds: float
+    history_events: int
+    history_rounds: int
+
+
+FULL = Plan(
+    fanout_first=2_000,
+    fanout_ceiling=600_000,
+    fanout_seconds=5,
+    fanout_max_steps=12,
+    idle_connections=15_000,
+    idle_hold_s=60,
+    idle_heartbeat_s=30,
+    storm_clients=5_000,
+    storm_limit_s=60,
+    light_rate=1_000,
+    light_seconds=10,
+    history_events=1_000,
+    history_rounds=5,
+)
+QUICK = Plan(
+    fanout_first=4_000,
+    fanout_ceiling=300_000,
+    fanout_seconds=1.5,
+    fanout_max_steps=8,
+    idle_connections=2_000,
+    idle_hold_s=6,
+    idle_heartbeat_s=3,
+    storm_clients=1_000,
+    storm_limit_s=30,
+    light_rate=1_000,
+    light_seconds=3,
+    history_events=1_000,
+    history_rounds=1,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    scenario: str
+    metric: str
+    unit: str
+    value: Figure
+
+
+Scenario = Callable[[Target, Plan], Awaitable[list[Measure]]]
+
+
+async def idle(target: Target, plan: Plan) -> list[Measure]:
+    result = await hold_idle(
+        target.server,
+        target.ws_url,
+        target.tokens(plan.idle_connections),
+        plan.idle_hold_s,
+        plan.idle_heartbeat_s,
+    )
+    return [
+        Measure("idle", "connections held", "count", result.connected),
+        Measure("idle", "server RSS per connection", "KiB", result.rss_per_connection_kib),
+        Measure("idle", "failed to connect", "count", result.failed),
+        Measure("idle", "dropped while held", "count", result.dropped),
+    ]
+
+
+async def storm(target: Target, plan: Plan) -> list[Measure]:
+    room = await target.room("storm", 100)
+    result = await reconnect_storm(
+        room, target.tokens(plan.storm_clients), target.durable, plan.storm_limit_s
+    )
+    return [
+        Measure("storm", "clients resumed", "count", result.resumed),
+        Measure("storm", "time until all resumed", "s", result.resumed_s),
+        Measure("storm", "losses", "msgs", result.losses),
+        Measure("storm", "failed connect attempts", "count", result.failed_attempts),
+    ]
+
+
+def _fanout(size: int) -> Scenario:
+    name = f"fanout-{size}"
+
+    async def run(target: Target, plan: Plan) -> list[Measure]:
+        room = await target.room(name, size)
+        schedule = Schedule(
+            plan.fanout_first, plan.fanout_ceiling, plan.fanout_seconds, plan.fanout_max_steps
+        )
+        best = best_step(await step_up(name, room, schedule))
+        return [
+            Measure(name, "delivered at p99 <= 100 ms", "msg/s", best.delivered_per_s),
+            Measure(name, "p50 latency", "ms", best.p50_ms),
+            Measure(name, "p99 latency", "ms", best.p99_ms),
+            Measure(name, "errors", "count", best.errors),
+            Measure(name, "losses", "msgs", best.losses),
+        ]
+
+    return run
+
+
+async def light(target: Target, plan: Plan) -> list[Measure]:
+    room = await target.room("light", 10)
+    result = await light_load(room, plan.light_rate, plan.light_seconds)
+    return [
+        Measure("light", "delivered", "msg/s", result.delivered_per_s),
+        Measure("light", "p50 latency", "ms", result.p50_ms),
+        Measure("light", "p99 latency", "ms", result.p99_ms),
+        Measure("light", "losses", "msgs", result.losses),
+    ]
+
+
+async def history(target: Target, plan: Plan) -> list[Measure]:
+    if not isinstance(target, SottovoceTarget):
+        return [
+            Measure("history", "time per page of 100 (p50)", "ms", None),
+            Measure("history", "time per page of 100 (p99)", "ms", None),
+        ]
+    room = await target.room("history", 2)
+    owner = target.pool[0]
+    last_seq = await fill(target.ws_url, owner, room.room_id, plan.history_events)
+    result = await page_through(
+        target.api, owner, room.room_id, last_seq, plan.history_events, plan.history_rounds
+    )
+    return [
+        Measure("history", "time per page of 100 (p50)", "ms", result.p50_ms),
+        Measure("history", "time per page of 100 (p99)", "ms", result.p99_ms),
+    ]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "idle": idle,
+    "storm": storm,
+    "fanout-10": _fanout(10),
+    "fanout-100": _fanout(100),
+    "light": light,
+    "history": history,
+}
+
+
+async def run_all(target: Target, plan: Plan, only: list[str]) -> list[Measure]:
+    """Run each scenario once; a failing scenario is reported and leaves its figures empty."""
+    figures: list[Measure] = []
+    for name in only:
+        print(f"{target.name}: {name}", flush=True)
+        if isinstance(target, SottovoceTarget):
+            await target.refresh_sessions()
+        try:
+            figures += await SCENARIOS[name](target, plan)
+        except Exception:
+            print(f"{target.name}: {name} failed:\n{traceback.format_exc()}", flush=True)
+            figures.append(Measure(name, "failed", "", None))
+    return figures

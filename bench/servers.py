@@ -1,0 +1,78 @@
+"""Server processes under test: started pinned to CPU 0, watched through /proc, always stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SERVER_CPU = "0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """A server process pinned with ``taskset``; its output goes to a log file."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path) -> None:
+        self.argv = ["taskset", "-c", SERVER_CPU, sys.executable, *argv]
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self, port: int, limit_s: float = 60.0) -> None:
+        """Start the process and return once its port accepts connections."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
+        deadline = asyncio.get_running_loop().time() + limit_s
+        while asyncio.get_running_loop().time() < deadline:
+            if self.process.returncode is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_path}")
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            await asyncio.sleep(0.1)
+        await self.stop()
+        raise TimeoutError(f"server did not listen on {port} within {limit_s} s: {self.log_path}")
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the server process, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS in /proc status")
+
+    async def stop(self, limit_s: float = 10.0) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), limit_s)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+def pin_to_generator_cpu() -> None:
+    """Keep the generator off the server's CPU even when not started through ``taskset``."""
+    if len(os.sched_getaffinity(0)) > 1 and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
