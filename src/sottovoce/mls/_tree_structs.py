@@ -321,3 +321,20 @@ class UpdatePath:
     @classmethod
     def decode(cls, r: Reader) -> Self:
         return cls(LeafNode.decode(r), tuple(r.vector(UpdatePathNode.decode)))
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredCapabilities:
+    """The ``required_capabilities`` group-context extension (RFC 9420 section 11.1)."""
+
+    extension_types: tuple[int, ...] = ()
+    proposal_types: tuple[int, ...] = ()
+    credential_types: tuple[int, ...] = ()
+
+    def encode(self, w: Writer) -> None:
+        for values in (self.extension_types, self.proposal_types, self.credential_types):
+            w.vector(values, _write_u16)
+
+    @classmethod
+    def decode(cls, r: Reader) -> Self:
+        return cls(*(tuple(r.vector(_read_u16)) for _ in range(3)))

@@ -1,0 +1,375 @@
+"""The public ratchet tree (RFC 9420 sections 4, 7.4-7.9 and 12.1): an immutable node array.
+
+Every change returns a new tree, so a rejected proposal or commit leaves the caller's tree as
+it was. Leaves are at even node indices and the number of leaves is a power of two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Self
+
+from sottovoce.mls import _tree_math as tm
+from sottovoce.mls._codec import Encodable, Reader, Writer
+from sottovoce.mls._protocol_version import ProtocolVersion
+from sottovoce.mls._suite import CipherSuite
+from sottovoce.mls._tree_structs import (
+    LeafNode,
+    LeafNodeSource,
+    Node,
+    NodeType,
+    ParentNode,
+    RequiredCapabilities,
+)
+from sottovoce.mls.errors import DecodeError, InvalidLeafNode, InvalidTree
+
+TreeNode = LeafNode | ParentNode
+
+
+def _write_node(w: Writer, node: Encodable) -> None:
+    node.encode(w)
+
+
+def _write_optional_node(w: Writer, node: TreeNode | None) -> None:
+    w.optional(None if node is None else Node(node), _write_node)
+
+
+def _read_optional_node(r: Reader) -> TreeNode | None:
+    node = r.optional(Node.decode)
+    return None if node is None else node.value
+
+
+@dataclass(frozen=True, slots=True)
+class RatchetTree:
+    nodes: tuple[TreeNode | None, ...]
+
+    def __post_init__(self) -> None:
+        n_leaves = (len(self.nodes) + 1) // 2
+        if n_leaves & (n_leaves - 1) or tm.node_width(n_leaves) != len(self.nodes):
+            raise InvalidTree(f"{len(self.nodes)} nodes is not a full tree")
+        for x, node in enumerate(self.nodes):
+            expected = LeafNode if tm.is_leaf(x) else ParentNode
+            if node is not None and not isinstance(node, expected):
+                raise InvalidTree(f"node {x} must be a {expected.__name__}")
+
+    @classmethod
+    def with_one_leaf(cls, leaf: LeafNode) -> Self:
+        return cls((leaf,))
+
+    # -- access -------------------------------------------------------------------------------
+
+    @property
+    def n_leaves(self) -> int:
+        return (len(self.nodes) + 1) // 2
+
+    @property
+    def root(self) -> int:
+        return tm.root(self.n_leaves)
+
+    def leaf(self, leaf_index: int) -> LeafNode | None:
+        if not 0 <= leaf_index < self.n_leaves:
+            return None
+        node = self.nodes[tm.leaf_node(leaf_index)]
+        assert node is None or isinstance(node, LeafNode)
+        return node
+
+    def parent_node(self, x: int) -> ParentNode | None:
+        node = self.nodes[x]
+        assert node is None or isinstance(node, ParentNode)
+        return node
+
+    def members(self) -> Iterator[tuple[int, LeafNode]]:
+        """``(leaf_index, leaf)`` for every non-blank leaf, left to right."""
+        for i in range(self.n_leaves):
+            leaf = self.leaf(i)
+            if leaf is not None:
+                yield i, leaf
+
+    def encryption_key(self, x: int) -> bytes:
+        node = self.nodes[x]
+        if node is None:
+            raise InvalidTree(f"node {x} is blank and has no key")
+        return node.encryption_key
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def resolution(self, x: int) -> list[int]:
+        """The non-blank nodes that cover the subtree of ``x`` (RFC 9420 section 4.1.1)."""
+        node = self.nodes[x]
+        if isinstance(node, ParentNode):
+            return [x, *(tm.leaf_node(i) for i in node.unmerged_leaves)]
+        if node is not None:
+            return [x]
+        if tm.is_leaf(x):
+            return []
+        return self.resolution(tm.left(x)) + self.resolution(tm.right(x))
+
+    def filtered_direct_path(self, leaf_index: int) -> list[int]:
+        """Direct-path nodes whose copath child has a non-empty resolution (section 4.1.2)."""
+        x = tm.leaf_node(leaf_index)
+        n = self.n_leaves
+        return [
+            p
+            for p, c in zip(tm.direct_path(x, n), tm.copath(x, n), strict=True)
+            if self.resolution(c)
+        ]
+
+    def filtered_copath(self, leaf_index: int) -> list[int]:
+        """Copath child of each node of the filtered direct path, in the same order."""
+        x = tm.leaf_node(leaf_index)
+        n = self.n_leaves
+        return [c for c in tm.copath(x, n) if self.resolution(c)]
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def replaced(self, changes: dict[int, TreeNode | None]) -> RatchetTree:
+        nodes = list(self.nodes)
+        for x, node in changes.items():
+            nodes[x] = node
+        return RatchetTree(tuple(nodes))
+
+    def _blank_direct_path(self, leaf_index: int) -> dict[int, TreeNode | None]:
+        return dict.fromkeys(tm.direct_path(tm.leaf_node(leaf_index), self.n_leaves))
+
+    def with_leaf_added(self, leaf: LeafNode) -> tuple[RatchetTree, int]:
+        """Place ``leaf`` at the leftmost blank leaf, widening the tree if it is full, and mark
+        it unmerged at every non-blank ancestor (RFC 9420 section 12.1.1)."""
+        index = next((i for i in range(self.n_leaves) if self.leaf(i) is None), self.n_leaves)
+        tree = self
+        if index == self.n_leaves:
+            tree = RatchetTree(self.nodes + (None,) * len(self.nodes) + (None,))
+        changes: dict[int, TreeNode | None] = {tm.leaf_node(index): leaf}
+        for p in tm.direct_path(tm.leaf_node(index), tree.n_leaves):
+            node = tree.parent_node(p)
+            if node is not None:
+                unmerged = (*node.unmerged_leaves, index)
+                changes[p] = dataclasses.replace(node, unmerged_leaves=unmerged)
+        return tree.replaced(changes), index
+
+    def with_leaf_updated(self, leaf_index: int, leaf: LeafNode) -> RatchetTree:
+        """Replace a member's leaf and blank its direct path (section 12.1.2)."""
+        self._require_member(leaf_index)
+        return self.replaced({**self._blank_direct_path(leaf_index), 2 * leaf_index: leaf})
+
+    def with_leaf_removed(self, leaf_index: int) -> RatchetTree:
+        """Blank a member's leaf and direct path, then truncate (section 12.1.3)."""
+        self._require_member(leaf_index)
+        changes = {**self._blank_direct_path(leaf_index), tm.leaf_node(leaf_index): None}
+        return self.replaced(changes).truncated()
+
+    def truncated(self) -> RatchetTree:
+        """Drop the right half of the tree while it is entirely blank."""
+        nodes = self.nodes
+        while len(nodes) > 1 and all(n is None for n in nodes[len(nodes) // 2 :]):
+            nodes = nodes[: len(nodes) // 2]
+        return RatchetTree(nodes)
+
+    def _require_member(self, leaf_index: int) -> None:
+        if self.leaf(leaf_index) is None:
+            raise InvalidTree(f"leaf {leaf_index} is not a member")
+
+    # -- hashes -------------------------------------------------------------------------------
+
+    def _subtree_hash(
+        self, suite: CipherSuite, x: int, excluded: frozenset[int], out: list[bytes] | None
+    ) -> bytes:
+        w = Writer()
+        if tm.is_leaf(x):
+            leaf_index = tm.node_leaf(x)
+            leaf: Encodable | None = None if leaf_index in excluded else self.nodes[x]
+            w.u8(NodeType.LEAF).u32(leaf_index).optional(leaf, _write_node)
+        else:
+            left = self._subtree_hash(suite, tm.left(x), excluded, out)
+            right = self._subtree_hash(suite, tm.right(x), excluded, out)
+            node = self.parent_node(x)
+            if node is not None and excluded:
+                kept = tuple(i for i in node.unmerged_leaves if i not in excluded)
+                node = dataclasses.replace(node, unmerged_leaves=kept)
+            w.u8(NodeType.PARENT).optional(node, _write_node).opaque(left).opaque(right)
+        digest = suite.hash(w.bytes())
+        if out is not None:
+            out[x] = digest
+        return digest
+
+    def tree_hash(self, suite: CipherSuite) -> bytes:
+        """Hash of the whole tree (RFC 9420 section 7.8), as bound into the GroupContext."""
+        return self._subtree_hash(suite, self.root, frozenset(), None)
+
+    def node_hashes(self, suite: CipherSuite) -> list[bytes]:
+        """The tree hash of the subtree under every node, indexed by node."""
+        out = [b""] * len(self.nodes)
+        self._subtree_hash(suite, self.root, frozenset(), out)
+        return out
+
+    def parent_hash(self, suite: CipherSuite, p: int, copath_child: int) -> bytes:
+        """Parent hash of ``p`` as seen from its child opposite ``copath_child``: it covers
+        ``p``'s key and parent hash and the sibling subtree as it was when ``p`` was set,
+        i.e. without ``p``'s unmerged leaves (RFC 9420 section 7.9)."""
+        node = self.parent_node(p)
+        if node is None:
+            raise InvalidTree(f"parent hash of blank node {p}")
+        sibling_hash = self._subtree_hash(
+            suite, copath_child, frozenset(node.unmerged_leaves), None
+        )
+        return suite.hash(
+            Writer()
+            .opaque(node.encryption_key)
+            .opaque(node.parent_hash)
+            .opaque(sibling_hash)
+            .bytes()
+        )
+
+    def _stored_parent_hash(self, x: int) -> bytes | None:
+        node = self.nodes[x]
+        if isinstance(node, ParentNode):
+            return node.parent_hash
+        return None if node is None else node.parent_hash
+
+    def _parent_hash_valid_via(self, suite: CipherSuite, p: int, child: int, sib: int) -> bool:
+        """Whether some node ``D`` under ``child`` carries ``p``'s parent hash and every other
+        node of ``child``'s resolution is one of ``p``'s unmerged leaves (section 7.9.2)."""
+        resolution = self.resolution(child)
+        if not resolution:
+            return False
+        expected = self.parent_hash(suite, p, sib)
+        node = self.parent_node(p)
+        assert node is not None
+        unmerged_here = {
+            tm.leaf_node(i) for i in node.unmerged_leaves if tm.is_in_subtree(2 * i, child)
+        }
+        return any(
+            self._stored_parent_hash(d) == expected and set(resolution) - {d} == unmerged_here
+            for d in resolution
+        )
+
+    def verify_parent_hashes(self, suite: CipherSuite) -> None:
+        """Every non-blank parent node must be chained to a leaf by parent hashes."""
+        for p in range(1, len(self.nodes), 2):
+            if self.nodes[p] is None:
+                continue
+            left, right = tm.left(p), tm.right(p)
+            if not (
+                self._parent_hash_valid_via(suite, p, left, right)
+                or self._parent_hash_valid_via(suite, p, right, left)
+            ):
+                raise InvalidTree(f"parent node {p} is not parent-hash valid")
+
+    def verify_unmerged_leaves(self) -> None:
+        """An unmerged leaf is a member below its node, and unmerged at every non-blank node
+        between them (RFC 9420 section 12.4.3.1)."""
+        for p in range(1, len(self.nodes), 2):
+            node = self.parent_node(p)
+            if node is None:
+                continue
+            for i in node.unmerged_leaves:
+                if not tm.is_in_subtree(tm.leaf_node(i), p) or self.leaf(i) is None:
+                    raise InvalidTree(f"node {p} lists leaf {i} as unmerged but does not hold it")
+                for q in tm.direct_path(tm.leaf_node(i), self.n_leaves):
+                    if q == p:
+                        break
+                    below = self.parent_node(q)
+                    if below is not None and i not in below.unmerged_leaves:
+                        raise InvalidTree(f"leaf {i} is unmerged at node {p} but not at {q}")
+
+    # -- ratchet_tree extension ---------------------------------------------------------------
+
+    def encode(self, w: Writer) -> None:
+        """``optional<Node> ratchet_tree<V>`` with trailing blank nodes left out."""
+        last = max(x for x, node in enumerate(self.nodes) if node is not None)
+        w.vector(self.nodes[: last + 1], _write_optional_node)
+
+    @classmethod
+    def decode(cls, r: Reader) -> Self:
+        nodes = r.vector(_read_optional_node)
+        if not nodes or nodes[-1] is None:
+            raise DecodeError("ratchet tree is empty or ends in a blank node")
+        if len(nodes) % 2 == 0:
+            raise DecodeError("ratchet tree must end in a leaf")
+        width = 1
+        while width < len(nodes):
+            width = 2 * width + 1
+        try:
+            return cls(tuple(nodes) + (None,) * (width - len(nodes)))
+        except InvalidTree as exc:
+            raise DecodeError(str(exc)) from exc
+
+
+def validate_leaf_node(
+    tree: RatchetTree,
+    suite: CipherSuite,
+    leaf: LeafNode,
+    *,
+    leaf_index: int,
+    group_id: bytes,
+    source: LeafNodeSource,
+    required: RequiredCapabilities | None = None,
+    now: int | None = None,
+) -> None:
+    """The checks of RFC 9420 section 7.3 for ``leaf`` taking (or keeping) slot ``leaf_index``.
+
+    ``now`` (Unix seconds) enables the lifetime check, which applies to leaves arriving in a
+    message but not to leaves already in a tree being joined. Credential contents are the
+    application's to judge.
+    """
+    if leaf.leaf_node_source != source:
+        raise InvalidLeafNode(
+            f"leaf node source is {leaf.leaf_node_source.name}, not {source.name}"
+        )
+    if not leaf.has_valid_signature(suite, group_id, leaf_index):
+        raise InvalidLeafNode(f"signature of leaf {leaf_index} does not verify")
+    caps = leaf.capabilities
+    if ProtocolVersion.MLS10 not in caps.versions or suite.suite_id not in caps.cipher_suites:
+        raise InvalidLeafNode("leaf does not support the group's protocol version and cipher suite")
+    if required is not None and not (
+        set(required.extension_types) <= set(caps.extensions)
+        and set(required.proposal_types) <= set(caps.proposals)
+        and set(required.credential_types) <= set(caps.credentials)
+    ):
+        raise InvalidLeafNode("leaf lacks a capability the group requires")
+    missing_extensions = {e.extension_type for e in leaf.extensions} - set(caps.extensions)
+    if missing_extensions:
+        raise InvalidLeafNode(f"leaf carries extensions it does not list: {missing_extensions}")
+    if source == LeafNodeSource.KEY_PACKAGE and now is not None:
+        assert leaf.lifetime is not None
+        if not leaf.lifetime.not_before <= now <= leaf.lifetime.not_after:
+            raise InvalidLeafNode("leaf lifetime does not cover the current time")
+    for i, other in tree.members():
+        if i == leaf_index:
+            continue
+        if other.credential.credential_type not in caps.credentials:
+            raise InvalidLeafNode(f"leaf does not support the credential type of member {i}")
+        if leaf.credential.credential_type not in other.capabilities.credentials:
+            raise InvalidLeafNode(f"member {i} does not support the leaf's credential type")
+        if other.encryption_key == leaf.encryption_key:
+            raise InvalidLeafNode(f"leaf reuses the encryption key of member {i}")
+        if other.signature_key == leaf.signature_key:
+            raise InvalidLeafNode(f"leaf reuses the signature key of member {i}")
+
+
+def validate_tree(
+    tree: RatchetTree,
+    suite: CipherSuite,
+    group_id: bytes,
+    required: RequiredCapabilities | None = None,
+) -> None:
+    """Everything a joiner checks of a tree besides its hash (RFC 9420 section 12.4.3.1)."""
+    tree.verify_parent_hashes(suite)
+    tree.verify_unmerged_leaves()
+    for i, leaf in tree.members():
+        try:
+            validate_leaf_node(
+                tree,
+                suite,
+                leaf,
+                leaf_index=i,
+                group_id=group_id,
+                source=leaf.leaf_node_source,
+                required=required,
+            )
+        except InvalidLeafNode as exc:
+            raise InvalidTree(f"leaf {i}: {exc}") from exc
+    keys = [node.encryption_key for node in tree.nodes if node is not None]
+    if len(set(keys)) != len(keys):
+        raise InvalidTree("an encryption key appears at two nodes")
