@@ -1,0 +1,52 @@
+"""The generator against the real relay process, over loopback sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("picows", reason="install the bench extra: pip install -e '.[bench]'")
+
+from bench.fanout import opened
+from bench.servers import ServerProcess, free_port
+from bench.storm import reconnect_storm
+from bench.targets import BenchRoom
+
+
+@pytest.fixture
+async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
+    port = free_port()
+    server = ServerProcess(["-m", "bench.relay", "--port", str(port)], tmp_path / "relay.log")
+    await server.start(port)
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        await server.stop()
+
+
+async def test_every_member_but_the_sender_gets_every_message(relay_url: str) -> None:
+    room = BenchRoom("five", f"{relay_url}/five", [None] * 5)
+    async with opened(room) as fanout:
+        result = await fanout.step_at(deliveries_per_s=400, seconds=1.0)
+        tally = fanout.tallies[fanout.step]
+    assert tally.expected > 0
+    assert tally.received == tally.expected
+    assert (result.losses, result.errors) == (0, 0)
+
+
+async def test_a_member_that_vanished_shows_up_as_losses(relay_url: str) -> None:
+    room = BenchRoom("gone", f"{relay_url}/gone", [None] * 12)
+    async with opened(room) as fanout:
+        silent = fanout.connections[-1]
+        await silent.close()
+        result = await fanout.step_at(deliveries_per_s=440, seconds=1.0)
+    assert result.losses > 0
+
+
+async def test_storm_clients_all_come_back(relay_url: str) -> None:
+    room = BenchRoom("storm", f"{relay_url}/storm", [None])
+    result = await reconnect_storm(room, [None] * 50, durable=False, limit_s=20)
+    assert (result.clients, result.resumed) == (50, 50)
+    assert result.losses is None
