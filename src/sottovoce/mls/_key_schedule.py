@@ -113,9 +113,3 @@ def sender_data_key_and_nonce(
     key = suite.expand_with_label(sender_data_secret, b"key", sample, suite.aead_key_len)
     nonce = suite.expand_with_label(sender_data_secret, b"nonce", sample, suite.aead_nonce_len)
     return key, nonce
-
-
-def confirmation_tag(
-    suite: CipherSuite, confirmation_key: bytes, confirmed_transcript_hash: bytes
-) -> bytes:
-    return suite.mac(confirmation_key, confirmed_transcript_hash)
