@@ -1,0 +1,125 @@
+"""``sotto serve``: run one server node until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from sottovoce.cli.options import SubParsers, add_database_options, config_from
+from sottovoce.core.config import Config, ConfigError, ensure_jwt_secret
+from sottovoce.server.app import create_app
+from sottovoce.server.logs import configure_logging
+from sottovoce.store import open_store
+
+log = structlog.get_logger("sottovoce.serve")
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Sottovoce server",
+        description="Run one Sottovoce server node: HTTP API and WebSocket gateway on one port. "
+        "Each option can also come from a SOTTO_* environment variable or the TOML file given "
+        "by --config; flags win over the environment, which wins over the file.",
+    )
+    parser.add_argument("--host", help="listen address (env SOTTO_HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (env SOTTO_PORT; default 8000)")
+    add_database_options(parser)
+    parser.add_argument(
+        "--registration",
+        choices=("open", "invite", "closed"),
+        help="who may create accounts: anyone, holders of an invite code from "
+        "'sotto admin invite-code', or nobody (env SOTTO_REGISTRATION; default open)",
+    )
+    parser.add_argument(
+        "--jwt-secret",
+        dest="jwt_secret",
+        metavar="SECRET",
+        help="secret that signs access tokens, the same on every node (env SOTTO_JWT_SECRET; "
+        "default: generated once into <data-dir>/jwt.key, mode 0600)",
+    )
+    parser.add_argument(
+        "--access-token-ttl",
+        dest="access_token_ttl",
+        type=int,
+        metavar="SECONDS",
+        help="lifetime of access tokens (env SOTTO_ACCESS_TOKEN_TTL; default 900)",
+    )
+    parser.add_argument(
+        "--refresh-token-ttl",
+        dest="refresh_token_ttl",
+        type=int,
+        metavar="SECONDS",
+        help="lifetime of refresh tokens (env SOTTO_REFRESH_TOKEN_TTL; default 2592000, 30 days)",
+    )
+    parser.add_argument(
+        "--log-level",
+        dest="log_level",
+        choices=("debug", "info", "warning", "error"),
+        help="JSON log lines on stderr at this level and above (env SOTTO_LOG_LEVEL; default info)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        dest="redis_url",
+        metavar="URL",
+        help="Redis for fan-out between nodes (env SOTTO_REDIS_URL); accepted, not used yet",
+    )
+    parser.add_argument(
+        "--auth-rate-limit",
+        dest="auth_rate_per_minute",
+        type=int,
+        metavar="N",
+        help="register and login requests per minute per IP address "
+        "(env SOTTO_AUTH_RATE_PER_MINUTE; default 10)",
+    )
+    parser.add_argument(
+        "--http-rate-limit",
+        dest="http_rate_per_second",
+        type=int,
+        metavar="N",
+        help="HTTP requests per second per user and per IP address, with bursts of three times "
+        "that (env SOTTO_HTTP_RATE_PER_SECOND; default 20)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args, "serve")
+    if config is None:
+        return 2
+    try:
+        config = ensure_jwt_secret(config)
+    except (ConfigError, OSError) as exc:
+        print(f"sotto serve: cannot set up the JWT key: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    return asyncio.run(serve(config))
+
+
+async def serve(config: Config) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_store(config.database_url)
+    try:
+        runner = web.AppRunner(create_app(config, store), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, config.host, config.port)
+            await site.start()
+            log.info("listening", host=config.host, port=config.port, server=config.server_name)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            log.info("shutting_down")
+        finally:
+            # Runs the app's on_shutdown hooks, which close WebSockets with 1001.
+            await runner.cleanup()
+    finally:
+        await store.close()
+    return 0
