@@ -19,7 +19,7 @@ import aiohttp
 import uvloop
 
 from bench.clock import wait_until
-from bench.servers import ServerProcess, free_port, pin_to_generator_cpu
+from bench.servers import ServerProcess, free_port, pin_to_generator_cpu, python_module
 from bench.wire import Stamp, find_stamp, send_frame
 from bench.wsconn import connect, ignore
 
@@ -84,7 +84,7 @@ async def deliveries_per_cpu_second(url: str, receive: Receive) -> float:
 async def compare() -> None:
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="sotto-bench-")) / "relay.log"
-    relay = ServerProcess(["-m", "bench.relay", "--port", str(port)], log)
+    relay = ServerProcess(python_module("bench.relay", "--port", str(port)), log)
     await relay.start(port)
     try:
         for name, receive in (("picows", picows_receiver), ("aiohttp", aiohttp_receiver)):

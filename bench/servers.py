@@ -14,6 +14,15 @@ from pathlib import Path
 SERVER_CPU = "0"
 
 
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def console_script(name: str, *args: str) -> list[str]:
+    """A script installed beside the running interpreter, e.g. ``sotto`` in the venv."""
+    return [str(Path(sys.executable).parent / name), *args]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -25,7 +34,7 @@ class ServerProcess:
     """A server process pinned with ``taskset``; its output goes to a log file."""
 
     def __init__(self, argv: Sequence[str], log_path: Path) -> None:
-        self.argv = ["taskset", "-c", SERVER_CPU, sys.executable, *argv]
+        self.argv = ["taskset", "-c", SERVER_CPU, *argv]
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
 

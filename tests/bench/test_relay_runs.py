@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("picows", reason="install the bench extra: pip install -e '.[bench]'")
 
 from bench.fanout import opened
-from bench.servers import ServerProcess, free_port
+from bench.servers import ServerProcess, free_port, python_module
 from bench.storm import reconnect_storm
 from bench.targets import BenchRoom
 
@@ -18,7 +18,9 @@ from bench.targets import BenchRoom
 @pytest.fixture
 async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
     port = free_port()
-    server = ServerProcess(["-m", "bench.relay", "--port", str(port)], tmp_path / "relay.log")
+    server = ServerProcess(
+        python_module("bench.relay", "--port", str(port)), tmp_path / "relay.log"
+    )
     await server.start(port)
     try:
         yield f"ws://127.0.0.1:{port}"
