@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sottovoce.mls._key_schedule import external_init, external_init_secret, external_key_pair
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls.errors import CryptoError, UnsupportedCipherSuite
 
@@ -14,20 +15,18 @@ from .vectors import hexb
 SUITE = get_suite(1)
 
 # RFC 9180 Appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, Base mode.
-RFC9180_A1_KEY_PAIRS = [
-    pytest.param(
-        "7268600d403fce431561aef583ee1613527cff655c1343f29812e66706df3234",
-        "52c4a758a802cd8b936eceea314432798d5baf2d7e9235dc084ab1b9cfa2f736",
-        "37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431",
-        id="ephemeral",
-    ),
-    pytest.param(
-        "6db9df30aa07dd42ee5e8181afdb977e538f5e1fec8a06223f33f7013e525037",
-        "4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8",
-        "3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d",
-        id="recipient",
-    ),
-]
+# (ikm, sk, pk) of the ephemeral (E) and the recipient (R) key pairs.
+A1_E = (
+    "7268600d403fce431561aef583ee1613527cff655c1343f29812e66706df3234",
+    "52c4a758a802cd8b936eceea314432798d5baf2d7e9235dc084ab1b9cfa2f736",
+    "37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431",
+)
+A1_R = (
+    "6db9df30aa07dd42ee5e8181afdb977e538f5e1fec8a06223f33f7013e525037",
+    "4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8",
+    "3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d",
+)
+RFC9180_A1_KEY_PAIRS = [pytest.param(*A1_E, id="ephemeral"), pytest.param(*A1_R, id="recipient")]
 
 
 @pytest.mark.parametrize(("ikm", "sk", "pk"), RFC9180_A1_KEY_PAIRS)
@@ -103,3 +102,39 @@ def test_generated_key_pairs_are_consistent() -> None:
 def test_unknown_cipher_suite_is_refused() -> None:
     with pytest.raises(UnsupportedCipherSuite):
         get_suite(0x7777)
+
+
+# RFC 9180 Appendix A.1.1: the base-mode exporter, with info and exporter contexts from the RFC.
+RFC9180_A1_INFO = "4f6465206f6e2061204772656369616e2055726e"
+RFC9180_A1_EXPORTS = [
+    ("", "3853fe2b4035195a573ffc53856e77058e15d9ea064de3e59f4961d0095250ee"),
+    ("00", "2e8f0b54673c7029649d4eb9d5e33bf1872cf76d623ff164ac185da9e88c21a5"),
+    ("54657374436f6e74657874", "e9e43065102c3836401bed8c3c3c75ae46be1639869391d62c61f1ec7af54931"),
+]
+
+
+@pytest.mark.parametrize(("exporter_context", "exported"), RFC9180_A1_EXPORTS)
+def test_export_matches_rfc9180_appendix_a1(exporter_context: str, exported: str) -> None:
+    (ikm_e, _, pk_e), (_, sk_r, pk_r) = A1_E, A1_R
+    enc, secret = SUITE.hpke_export_sender(
+        hexb(pk_r), hexb(RFC9180_A1_INFO), hexb(exporter_context), 32, ephemeral_ikm=hexb(ikm_e)
+    )
+    assert enc == hexb(pk_e)
+    assert secret == hexb(exported)
+    received = SUITE.hpke_export_receiver(
+        hexb(sk_r), enc, hexb(RFC9180_A1_INFO), hexb(exporter_context), 32
+    )
+    assert received == hexb(exported)
+
+
+def test_external_init_gives_joiner_and_members_the_same_init_secret() -> None:
+    external_priv, external_pub = external_key_pair(SUITE, b"\x07" * 32)
+    kem_output, joiner_view = external_init(SUITE, external_pub)
+    assert external_init_secret(SUITE, external_priv, kem_output) == joiner_view
+    other_priv, _ = SUITE.generate_hpke_key_pair()
+    assert external_init_secret(SUITE, other_priv, kem_output) != joiner_view
+
+
+def test_export_refuses_a_small_order_public_key() -> None:
+    with pytest.raises(CryptoError):
+        SUITE.hpke_export_sender(bytes(32), b"", b"", 32)

@@ -105,6 +105,26 @@ def external_key_pair(suite: CipherSuite, external_secret: bytes) -> tuple[bytes
     return suite.derive_key_pair(external_secret)
 
 
+# The exporter context is spelled with its prefix here: it is HPKE's, not an MLS label.
+_EXTERNAL_INIT_CONTEXT = b"MLS 1.0 external init secret"
+
+
+def external_init(
+    suite: CipherSuite, external_pub: bytes, ephemeral_ikm: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """An external joiner's ``(kem_output, init_secret)`` for the ExternalInit proposal."""
+    return suite.hpke_export_sender(
+        external_pub, b"", _EXTERNAL_INIT_CONTEXT, suite.hash_len, ephemeral_ikm
+    )
+
+
+def external_init_secret(suite: CipherSuite, external_priv: bytes, kem_output: bytes) -> bytes:
+    """A member's view of an ExternalInit: the ``init_secret`` the joiner derived."""
+    return suite.hpke_export_receiver(
+        external_priv, kem_output, b"", _EXTERNAL_INIT_CONTEXT, suite.hash_len
+    )
+
+
 def sender_data_key_and_nonce(
     suite: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
 ) -> tuple[bytes, bytes]:

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac, hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from sottovoce.mls._codec import Writer
+from sottovoce.mls._hpke import DhKemX25519, Hpke, hkdf_expand, hkdf_extract
 from sottovoce.mls.errors import CryptoError, UnsupportedCipherSuite
 
 _MLS_LABEL_PREFIX = b"MLS 1.0 "
@@ -31,17 +30,6 @@ def ref_hash_input(label: bytes, value: bytes) -> bytes:
     return Writer().opaque(label).opaque(value).bytes()
 
 
-def _hkdf_extract(algorithm: hashes.HashAlgorithm, salt: bytes, ikm: bytes) -> bytes:
-    # RFC 5869: an absent salt is HashLen zero bytes, which HMAC key padding makes equal to b"".
-    h = hmac.HMAC(salt, algorithm)
-    h.update(ikm)
-    return h.finalize()
-
-
-def _hkdf_expand(algorithm: hashes.HashAlgorithm, prk: bytes, info: bytes, length: int) -> bytes:
-    return HKDFExpand(algorithm, length, info).derive(prk)
-
-
 class _Aead(Protocol):
     def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
     def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
@@ -51,41 +39,11 @@ class _AeadFactory(Protocol):
     def __call__(self, key: bytes) -> _Aead: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _DhKemX25519:
-    """DHKEM(X25519, HKDF-SHA256) key handling; encapsulation itself is left to ``hpke``."""
-
-    kem_id: int = 0x0020
-    private_key_len: int = 32
-    enc_len: int = 32
-
-    def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
-        # RFC 9180 section 7.1.3 with the KEM's own suite id, not the full HPKE suite id.
-        suite_id = b"KEM" + self.kem_id.to_bytes(2, "big")
-        sha256 = hashes.SHA256()
-        dkp_prk = _hkdf_extract(sha256, b"", b"HPKE-v1" + suite_id + b"dkp_prk" + ikm)
-        info = self.private_key_len.to_bytes(2, "big") + b"HPKE-v1" + suite_id + b"sk"
-        private = _hkdf_expand(sha256, dkp_prk, info, self.private_key_len)
-        return private, self.public_key(private)
-
-    def public_key(self, private_key: bytes) -> bytes:
-        return self.load_private(private_key).public_key().public_bytes_raw()
-
-    def generate(self) -> tuple[bytes, bytes]:
-        key = X25519PrivateKey.generate()
-        return key.private_bytes_raw(), key.public_key().public_bytes_raw()
-
-    def load_private(self, private_key: bytes) -> X25519PrivateKey:
-        try:
-            return X25519PrivateKey.from_private_bytes(private_key)
-        except ValueError as exc:
-            raise CryptoError("HPKE private key is not a 32-byte X25519 key") from exc
-
-    def load_public(self, public_key: bytes) -> X25519PublicKey:
-        try:
-            return X25519PublicKey.from_public_bytes(public_key)
-        except ValueError as exc:
-            raise CryptoError("HPKE public key is not a 32-byte X25519 key") from exc
+class _SignatureScheme(Protocol):
+    def sign(self, private_key: bytes, message: bytes) -> bytes: ...
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+    def public_key(self, private_key: bytes) -> bytes: ...
+    def generate(self) -> tuple[bytes, bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +78,8 @@ class CipherSuite:
     aead_nonce_len: int
     _hash: hashes.HashAlgorithm
     _aead: _AeadFactory
-    _kem: _DhKemX25519
-    _hpke: hpke.Suite
-    _signature: _Ed25519
+    _hpke: Hpke
+    _signature: _SignatureScheme
 
     def hash(self, data: bytes) -> bytes:
         h = hashes.Hash(self._hash)
@@ -130,13 +87,13 @@ class CipherSuite:
         return h.finalize()
 
     def mac(self, key: bytes, data: bytes) -> bytes:
-        return _hkdf_extract(self._hash, key, data)
+        return hkdf_extract(self._hash, key, data)
 
     def extract(self, salt: bytes, ikm: bytes) -> bytes:
-        return _hkdf_extract(self._hash, salt, ikm)
+        return hkdf_extract(self._hash, salt, ikm)
 
     def expand(self, prk: bytes, info: bytes, length: int) -> bytes:
-        return _hkdf_expand(self._hash, prk, info, length)
+        return hkdf_expand(self._hash, prk, info, length)
 
     def expand_with_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
         kdf_label = Writer().u16(length).opaque(_mls_label(label)).opaque(context).bytes()
@@ -189,10 +146,7 @@ class CipherSuite:
     def encrypt_with_label(
         self, public_key: bytes, label: bytes, context: bytes, plaintext: bytes
     ) -> tuple[bytes, bytes]:
-        sealed = self._hpke.encrypt(
-            plaintext, self._kem.load_public(public_key), info=self._encrypt_context(label, context)
-        )
-        return sealed[: self._kem.enc_len], sealed[self._kem.enc_len :]
+        return self._hpke.seal(public_key, self._encrypt_context(label, context), plaintext)
 
     def decrypt_with_label(
         self,
@@ -202,22 +156,36 @@ class CipherSuite:
         kem_output: bytes,
         ciphertext: bytes,
     ) -> bytes:
-        if len(kem_output) != self._kem.enc_len:
-            raise CryptoError("HPKE kem_output has the wrong length")
-        try:
-            return self._hpke.decrypt(
-                kem_output + ciphertext,
-                self._kem.load_private(private_key),
-                info=self._encrypt_context(label, context),
-            )
-        except (InvalidTag, ValueError) as exc:
-            raise CryptoError("HPKE decryption failed: wrong key, or tampered data") from exc
+        info = self._encrypt_context(label, context)
+        return self._hpke.open(private_key, kem_output, info, ciphertext)
+
+    def hpke_export_sender(
+        self,
+        public_key: bytes,
+        info: bytes,
+        exporter_context: bytes,
+        length: int,
+        ephemeral_ikm: bytes | None = None,
+    ) -> tuple[bytes, bytes]:
+        """HPKE SetupBaseS + Export: ``(kem_output, secret)``; random unless ``ephemeral_ikm``."""
+        return self._hpke.export_to(public_key, info, exporter_context, length, ephemeral_ikm)
+
+    def hpke_export_receiver(
+        self,
+        private_key: bytes,
+        kem_output: bytes,
+        info: bytes,
+        exporter_context: bytes,
+        length: int,
+    ) -> bytes:
+        """HPKE SetupBaseR + Export: the secret the sender of ``kem_output`` exported."""
+        return self._hpke.export_from(private_key, kem_output, info, exporter_context, length)
 
     def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
-        return self._kem.derive_key_pair(ikm)
+        return self._hpke.kem.derive_key_pair(ikm)
 
     def public_key(self, private_key: bytes) -> bytes:
-        return self._kem.public_key(private_key)
+        return self._hpke.kem.public_key(private_key)
 
     def signature_public_key(self, signature_priv: bytes) -> bytes:
         return self._signature.public_key(signature_priv)
@@ -226,7 +194,7 @@ class CipherSuite:
         return self._signature.generate()
 
     def generate_hpke_key_pair(self) -> tuple[bytes, bytes]:
-        return self._kem.generate()
+        return self._hpke.kem.generate()
 
 
 MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519 = CipherSuite(
@@ -236,8 +204,13 @@ MLS_128_DHKEMX25519_AES128GCM_SHA256_ED25519 = CipherSuite(
     aead_nonce_len=12,
     _hash=hashes.SHA256(),
     _aead=AESGCM,
-    _kem=_DhKemX25519(),
-    _hpke=hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM),
+    _hpke=Hpke(
+        kem=DhKemX25519(),
+        kdf_id=0x0001,
+        aead_id=0x0001,
+        kdf_hash=hashes.SHA256(),
+        _suite=hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM),
+    ),
     _signature=_Ed25519(),
 )
 
