@@ -1,0 +1,55 @@
+"""Translation between table rows and the domain records of ``sottovoce.core.models``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from sottovoce.core.models import (
+    Device,
+    Event,
+    EventKind,
+    Mail,
+    Member,
+    MemberState,
+    RefreshToken,
+    Role,
+    Room,
+    RoomKind,
+)
+from sottovoce.store.tables import devices, events, mailbox, rooms
+
+# Only the columns a record holds: the rest (counters, blobs) stays in the database.
+DEVICE_COLUMNS = tuple(devices.c[name] for name in Device.__slots__)
+ROOM_COLUMNS = tuple(rooms.c[name] for name in Room.__slots__)
+EVENT_COLUMNS = tuple(events.c[name] for name in Event.__slots__)
+MAIL_COLUMNS = tuple(mailbox.c[name] for name in Mail.__slots__)
+
+
+def device_from_row(row: Row[Any]) -> Device:
+    return Device(**row._mapping)
+
+
+def refresh_token_from_row(row: Row[Any]) -> RefreshToken:
+    return RefreshToken(**row._mapping)
+
+
+def room_from_row(row: Row[Any]) -> Room:
+    return Room(**{**row._mapping, "kind": RoomKind(row.kind)})
+
+
+def member_from_row(row: Row[Any]) -> Member:
+    return Member(row.room_id, row.user_id, Role(row.role), MemberState(row.state))
+
+
+def event_from_row(row: Row[Any]) -> Event:
+    return Event(**{**row._mapping, "kind": EventKind(row.kind)})
+
+
+def event_values(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in Event.__slots__} | {"kind": event.kind.value}
+
+
+def mail_from_row(row: Row[Any]) -> Mail:
+    return Mail(**row._mapping)
