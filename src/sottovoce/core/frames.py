@@ -104,7 +104,8 @@ def _auth(obj: JsonObject) -> Auth:
     if len(since_raw) > MAX_SINCE_ROOMS:
         raise TooLarge(f"since names more than {MAX_SINCE_ROOMS} rooms")
     since = {parse_room_id(room): integer(since_raw, room) for room in since_raw}
-    return Auth(token=text(obj, "token", MAX_TOKEN), since=since)
+    # An empty token is a bad token (close 4001), not a malformed frame.
+    return Auth(token=text(obj, "token", MAX_TOKEN, min_len=0), since=since)
 
 
 def _send(obj: JsonObject) -> Send:

@@ -20,6 +20,7 @@ MAX_QUEUE = 1024
 FRAME_RATE = 64
 FRAME_BURST = 128
 MAX_STRIKES = 10
+DRAIN_TIMEOUT = 10.0
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_REVOKED = 4003
@@ -50,6 +51,8 @@ class Connection:
     _queue: deque[Outbound] = field(default_factory=deque)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task[bool]] = field(default_factory=set)
+    _writer: asyncio.Task[None] | None = None
+    _close_after: tuple[int, str] | None = None
 
     def push(self, item: Outbound) -> None:
         if self.closing:
@@ -60,13 +63,20 @@ class Connection:
         self._queue.append(item)
         self._wakeup.set()
 
-    def close(self, code: int, reason: str) -> None:
-        """Close from any context without waiting; later pushes are ignored."""
+    def close(self, code: int, reason: str, *, after_queued: bool = False) -> None:
+        """Close from any context without waiting; later pushes are ignored.
+
+        With ``after_queued`` the writer first sends what is already queued (the errors that
+        explain a rate-limit close); otherwise the queue is dropped and the close goes out now.
+        """
         if self.closing:
             return
         self.closing = True
-        self._queue.clear()
         self._wakeup.set()
+        if after_queued and self._writer is not None:
+            self._close_after = (code, reason)
+            return
+        self._queue.clear()
         task = asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode())
         )
@@ -74,7 +84,7 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
 
     async def send_now(self, item: Outbound) -> None:
-        """Send directly, bypassing the queue: for the handshake and replay, before ``run``."""
+        """Send directly, bypassing the queue: for the replay, before ``start_writer``."""
         if self._fresh(item):
             await self.ws.send_str(item.frame)
 
@@ -89,17 +99,33 @@ class Connection:
             self.mail_cursor = item.mail_id
         return True
 
-    async def run_writer(self) -> None:
-        """Drain the queue until the connection closes."""
+    def start_writer(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
         with contextlib.suppress(ConnectionError):
-            while not self.closing:
+            while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                while self._queue and not self.closing:
+                while self._queue:
                     item = self._queue.popleft()
                     if self._fresh(item):
                         await self.ws.send_str(item.frame)
+                if self.closing:
+                    break
+            if self._close_after is not None:
+                code, reason = self._close_after
+                await self.ws.close(code=code, message=reason.encode())
 
-    async def wait_closed(self) -> None:
+    async def finish(self) -> None:
+        """Stop writing (after a pending drain-then-close) and wait for closes under way."""
+        self.closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            if self._close_after is None:
+                self._writer.cancel()
+            # A peer that stops reading must not hold the drain-then-close open for ever.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._writer, DRAIN_TIMEOUT)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -7,7 +7,6 @@ this module moves frames between them and the socket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import structlog
@@ -152,24 +151,18 @@ class Gateway:
         # the connection's cursors drop what the replay already sent.
         self._hub.add(conn, joined)
         self._metrics.connections.inc()
-        writer: asyncio.Task[None] | None = None
         log.info("ws_connected", user_id=user, device_id=device)
         try:
             await ws.send_str(ready_frame(user, device, HEARTBEAT))
             await self._replay(conn, auth.since, set(joined))
-            writer = asyncio.create_task(conn.run_writer())
+            conn.start_writer()
             await self._read(conn)
         except ConnectionError:
             pass
         finally:
             self._hub.remove(conn)
             self._metrics.connections.dec()
-            conn.closing = True
-            if writer is not None:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
-            await conn.wait_closed()
+            await conn.finish()
             log.info("ws_disconnected", user_id=user, device_id=device, code=ws.close_code)
             if not self._hub.user_online(user):
                 await self._announce_presence(user, "offline")
@@ -205,7 +198,7 @@ class Gateway:
             if wait > 0:
                 conn.strikes += 1
                 if conn.strikes >= MAX_STRIKES:
-                    conn.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
+                    conn.close(CLOSE_RATE_LIMITED, "rate limit exceeded", after_queued=True)
                     return
                 limited = RateLimited("too many frames: slow down", retry_after=round(wait, 3))
                 conn.push(Outbound(error_frame(None, limited)))

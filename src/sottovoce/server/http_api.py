@@ -159,7 +159,7 @@ class HttpApi:
         body = await read_json(request)
         check_fields(body, ("username", "password"), ("invite_code", "device_name"))
         session = await self._accounts.register(
-            text(body, "username", 300),
+            text(body, "username", 300, min_len=0),
             text(body, "password", 4096, min_len=0),
             optional_text(body, "invite_code", 256),
             optional_text(body, "device_name", 128),
@@ -171,7 +171,7 @@ class HttpApi:
         body = await read_json(request)
         check_fields(body, ("username", "password"), ("device_name",))
         session = await self._accounts.login(
-            text(body, "username", 300),
+            text(body, "username", 300, min_len=0),
             text(body, "password", 4096, min_len=0),
             optional_text(body, "device_name", 128),
         )

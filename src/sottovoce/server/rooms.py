@@ -24,6 +24,7 @@ from sottovoce.core.models import (
 )
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.server.membership import MembershipCache
+from sottovoce.server.roomlocks import RoomLocks
 from sottovoce.store.base import Store
 
 MAX_INVITES = 100
@@ -57,6 +58,7 @@ class Rooms:
         self._members = members
         self._server_name = server_name
         self._clock = clock
+        self._locks = RoomLocks()
 
     # Reading ----------------------------------------------------------------------------------
 
@@ -171,9 +173,10 @@ class Rooms:
         rules.check_send(await self._members.member(room_id, uid), room_id)
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
-        stored, duplicate = await self._store.append_event(event)
-        if not duplicate:
-            await self._stored(stored)
+        async with self._locks.hold(room_id):
+            stored, duplicate = await self._store.append_event(event)
+            if not duplicate:
+                await self._stored(stored)
         return stored, duplicate
 
     async def receipt(self, uid: str, device: str, room_id: str, seq: int) -> None:
@@ -243,8 +246,9 @@ class Rooms:
         body = _member_body(action, target, role if action == "role" else None)
         event = self._new_event(room_id, uid, device, body, now_ms(self._clock))
         change = MembershipChange(target, role, state)
-        stored, _ = await self._store.append_event(event, change)
-        await self._stored(stored, change)
+        async with self._locks.hold(room_id):
+            stored, _ = await self._store.append_event(event, change)
+            await self._stored(stored, change)
         return stored
 
     async def _stored(self, event: Event, change: MembershipChange | None = None) -> None:
