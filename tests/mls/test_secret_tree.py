@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sottovoce.mls._codec import decode_all, serialize
 from sottovoce.mls._secret_tree import MAX_GENERATION, RatchetKind, SecretTree
 from sottovoce.mls._suite import get_suite
-from sottovoce.mls.errors import GenerationError, UnknownSender
+from sottovoce.mls.errors import DecodeError, GenerationError, UnknownSender
 
 SUITE = get_suite(1)
 SECRET = bytes(range(32))
@@ -118,3 +119,25 @@ def test_every_generation_in_window_opens_exactly_once_in_any_order(order: list[
     for generation in range(12):
         with pytest.raises(GenerationError):
             tree.key_for(0, APP, generation)
+
+
+def test_saved_and_restored_tree_continues_where_it_left_off() -> None:
+    tree = fresh(n_leaves=8, out_of_order_window=5, max_forward_distance=50)
+    _, tree = tree.key_for(3, APP, 4)
+    _, tree = tree.next_key(6, RatchetKind.HANDSHAKE)
+    restored = decode_all(serialize(tree), SecretTree.decode)
+    assert restored == tree
+    late, _ = restored.key_for(3, APP, 2)
+    assert late == tree.key_for(3, APP, 2)[0]
+    with pytest.raises(GenerationError):
+        restored.key_for(3, APP, 4)
+    with pytest.raises(GenerationError, match="ahead"):
+        restored.key_for(5, APP, 51)
+
+
+def test_restoring_a_tree_with_a_node_outside_it_is_refused() -> None:
+    state = bytearray(serialize(fresh(n_leaves=2)))
+    # Shrink the recorded tree to one leaf, so its saved root (node 1) no longer fits.
+    state[2:6] = (1).to_bytes(4, "big")
+    with pytest.raises(DecodeError):
+        decode_all(bytes(state), SecretTree.decode)

@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
+from typing import Self
 
 from sottovoce.mls import _tree_math as tm
-from sottovoce.mls._suite import CipherSuite
-from sottovoce.mls.errors import GenerationError, UnknownSender
+from sottovoce.mls._codec import Reader, Writer
+from sottovoce.mls._suite import CipherSuite, get_suite
+from sottovoce.mls.errors import DecodeError, GenerationError, UnknownSender
 
 # Generations are uint32 on the wire (PrivateMessage sender data).
 MAX_GENERATION = (1 << 32) - 1
@@ -86,6 +88,33 @@ class SecretTree:
             max_forward_distance,
             MappingProxyType({tm.root(n_leaves): encryption_secret}),
             MappingProxyType({}),
+        )
+
+    def encode(self, w: Writer) -> None:
+        """Local state encoding (not an RFC structure), for persisting a group between runs."""
+        w.u16(self.suite.suite_id).u32(self.n_leaves)
+        w.u32(self.out_of_order_window).u32(self.max_forward_distance)
+        w.vector(sorted(self._nodes.items()), _write_node)
+        w.vector(sorted(self._ratchets.items(), key=_ratchet_order), _write_ratchet)
+
+    @classmethod
+    def decode(cls, r: Reader) -> Self:
+        suite = get_suite(r.u16())
+        n_leaves, window, max_forward = r.u32(), r.u32(), r.u32()
+        if n_leaves < 1 or n_leaves & (n_leaves - 1):
+            raise DecodeError(f"secret tree of {n_leaves} leaves")
+        nodes = dict(r.vector(_read_node))
+        ratchets = dict(r.vector(_read_ratchet))
+        width = tm.node_width(n_leaves)
+        if any(x >= width for x in nodes) or any(leaf >= n_leaves for leaf, _ in ratchets):
+            raise DecodeError("secret tree state names a node outside the tree")
+        return cls(
+            suite,
+            n_leaves,
+            window,
+            max_forward,
+            MappingProxyType(nodes),
+            MappingProxyType(ratchets),
         )
 
     def next_key(self, leaf: int, kind: RatchetKind) -> tuple[RatchetKey, SecretTree]:
@@ -180,3 +209,45 @@ class SecretTree:
             )
         tree = replace(self, _nodes=MappingProxyType(nodes), _ratchets=MappingProxyType(ratchets))
         return ratchets[(leaf, kind)], tree
+
+
+_KIND_CODES = {RatchetKind.HANDSHAKE: 1, RatchetKind.APPLICATION: 2}
+_KINDS = {code: kind for kind, code in _KIND_CODES.items()}
+
+
+def _ratchet_order(item: tuple[tuple[int, RatchetKind], _Ratchet]) -> tuple[int, int]:
+    (leaf, kind), _ = item
+    return leaf, _KIND_CODES[kind]
+
+
+def _write_node(w: Writer, item: tuple[int, bytes]) -> None:
+    w.u32(item[0]).opaque(item[1])
+
+
+def _read_node(r: Reader) -> tuple[int, bytes]:
+    return r.u32(), r.opaque()
+
+
+def _write_key(w: Writer, key: RatchetKey) -> None:
+    w.u32(key.generation).opaque(key.key).opaque(key.nonce)
+
+
+def _read_key(r: Reader) -> RatchetKey:
+    return RatchetKey(r.u32(), r.opaque(), r.opaque())
+
+
+def _write_ratchet(w: Writer, item: tuple[tuple[int, RatchetKind], _Ratchet]) -> None:
+    (leaf, kind), ratchet = item
+    w.u32(leaf).u8(_KIND_CODES[kind]).u64(ratchet.generation).opaque(ratchet.secret)
+    w.vector(sorted(ratchet.skipped.values(), key=lambda k: k.generation), _write_key)
+
+
+def _read_ratchet(r: Reader) -> tuple[tuple[int, RatchetKind], _Ratchet]:
+    leaf, code = r.u32(), r.u8()
+    kind = _KINDS.get(code)
+    if kind is None:
+        raise DecodeError(f"unknown ratchet kind {code}")
+    # u64: an exhausted ratchet's next generation is 2^32, one past the last uint32.
+    generation, secret = r.u64(), r.opaque()
+    skipped = {key.generation: key for key in r.vector(_read_key)}
+    return (leaf, kind), _Ratchet(generation, secret, _frozen(skipped))
