@@ -9,8 +9,9 @@ import json
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from sottovoce.cli.options import SubParsers, add_database_options, config_from
+from sottovoce.cli.options import add_database_options, config_from
 from sottovoce.core.auth import hash_password
 from sottovoce.core.config import Config
 from sottovoce.core.errors import SottoError
@@ -19,6 +20,9 @@ from sottovoce.core.models import InviteCode, User
 from sottovoce.server.clock import now_ms
 from sottovoce.store import open_store
 from sottovoce.store.base import Store
+
+if TYPE_CHECKING:
+    from sottovoce.cli.options import SubParsers
 
 Action = Callable[[Store, Config, argparse.Namespace], Awaitable[int]]
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from sottovoce.core.config import Config, ConfigError, resolve_config
 
-SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+if TYPE_CHECKING:
+    # Subscriptable only for type checkers: argparse's class is not generic at run time.
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:

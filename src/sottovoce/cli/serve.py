@@ -6,15 +6,19 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
-from sottovoce.cli.options import SubParsers, add_database_options, config_from
+from sottovoce.cli.options import add_database_options, config_from
 from sottovoce.core.config import Config, ConfigError, ensure_jwt_secret
 from sottovoce.server.app import create_app
 from sottovoce.server.logs import configure_logging
 from sottovoce.store import open_store
+
+if TYPE_CHECKING:
+    from sottovoce.cli.options import SubParsers
 
 log = structlog.get_logger("sottovoce.serve")
 
