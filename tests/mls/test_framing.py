@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._commit import Commit
 from sottovoce.mls._framing import (
     protect_private,
     protect_public,
@@ -248,3 +249,20 @@ def test_non_members_send_no_membership_tag() -> None:
     message = protect_public(SUITE, KEYS[ALICE][0], external, CONTEXT, None)
     assert message.membership_tag is None
     assert open_public(message) == REMOVE
+
+
+def non_member(sender_type: SenderType, content: Content) -> FramedContent:
+    return FramedContent(CONTEXT.group_id, CONTEXT.epoch, Sender(sender_type), b"", content)
+
+
+@pytest.mark.parametrize("sender_type", [SenderType.EXTERNAL, SenderType.NEW_MEMBER_PROPOSAL])
+def test_proposing_non_members_may_not_commit(sender_type: SenderType) -> None:
+    content = non_member(sender_type, Commit(()))
+    with pytest.raises(ValidationError, match="may only send proposal"):
+        protect_public(SUITE, KEYS[ALICE][0], content, CONTEXT, None, b"\x00" * 32)
+
+
+def test_external_committer_may_only_commit() -> None:
+    content = non_member(SenderType.NEW_MEMBER_COMMIT, REMOVE)
+    with pytest.raises(ValidationError, match="may only send commit"):
+        protect_public(SUITE, KEYS[ALICE][0], content, CONTEXT, None)

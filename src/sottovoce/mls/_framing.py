@@ -86,7 +86,7 @@ def verify_content_signature(
 
 
 def _check_epoch(group_id: bytes, epoch: int, group_context: GroupContext) -> None:
-    if not hmac.compare_digest(group_id, group_context.group_id):
+    if group_id != group_context.group_id:
         raise WrongGroup("message is for another group")
     if epoch != group_context.epoch:
         raise WrongEpoch(f"message is for epoch {epoch}, the group is at {group_context.epoch}")
@@ -104,6 +104,25 @@ def _membership_tag(
     return suite.mac(membership_key, w.bytes())
 
 
+# What each non-member sender may send (RFC 9420 sections 6, 12.1.8 and 12.4.3.2).
+_NON_MEMBER_CONTENT = {
+    SenderType.EXTERNAL: ContentType.PROPOSAL,
+    SenderType.NEW_MEMBER_PROPOSAL: ContentType.PROPOSAL,
+    SenderType.NEW_MEMBER_COMMIT: ContentType.COMMIT,
+}
+
+
+def _check_public_content(content: FramedContent) -> None:
+    if content.content_type is ContentType.APPLICATION:
+        raise ValidationError("application data must be sent as a PrivateMessage")
+    allowed = _NON_MEMBER_CONTENT.get(content.sender.sender_type)
+    if allowed is not None and content.content_type is not allowed:
+        raise ValidationError(
+            f"a {content.sender.sender_type.name.lower()} sender may only send "
+            f"{allowed.name.lower()} content"
+        )
+
+
 def protect_public(
     suite: CipherSuite,
     signature_priv: bytes,
@@ -113,8 +132,7 @@ def protect_public(
     confirmation_tag: bytes | None = None,
 ) -> PublicMessage:
     """Sign ``content`` into a PublicMessage; member senders also need ``membership_key``."""
-    if content.content_type is ContentType.APPLICATION:
-        raise ValidationError("application data must be sent as a PrivateMessage")
+    _check_public_content(content)
     is_member = content.sender.sender_type is SenderType.MEMBER
     if is_member != (membership_key is not None):
         raise ValidationError("a membership key is needed exactly for member senders")
@@ -137,8 +155,7 @@ def unprotect_public(
     """Check group, epoch, membership tag and signature; return the authenticated content."""
     content = message.content
     _check_epoch(content.group_id, content.epoch, group_context)
-    if content.content_type is ContentType.APPLICATION:
-        raise ValidationError("application data in a PublicMessage is not allowed")
+    _check_public_content(content)
     authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, message.auth)
     if content.sender.sender_type is SenderType.MEMBER:
         expected = _membership_tag(suite, membership_key, authenticated, group_context)
