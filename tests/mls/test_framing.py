@@ -30,8 +30,10 @@ from sottovoce.mls._secret_tree import SecretTree
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls.errors import (
     CryptoError,
+    DecodeError,
     GenerationError,
     InvalidSignature,
+    MLSError,
     UnknownSender,
     ValidationError,
     WrongEpoch,
@@ -266,3 +268,21 @@ def test_external_committer_may_only_commit() -> None:
     content = non_member(SenderType.NEW_MEMBER_COMMIT, REMOVE)
     with pytest.raises(ValidationError, match="may only send commit"):
         protect_public(SUITE, KEYS[ALICE][0], content, CONTEXT, None)
+
+
+VALID_WIRE = serialize(seal(b"hello"))
+
+
+@settings(max_examples=200)
+@given(position=st.integers(0, len(VALID_WIRE) - 1), flip=st.integers(1, 255))
+def test_any_corrupted_byte_is_refused_with_an_mls_error(position: int, flip: int) -> None:
+    corrupted = bytearray(VALID_WIRE)
+    corrupted[position] ^= flip
+    with pytest.raises(MLSError):
+        open_private(decode_all(bytes(corrupted), PrivateMessage.decode))
+
+
+@given(cut=st.integers(0, len(VALID_WIRE) - 1))
+def test_truncated_message_is_refused_with_a_decode_error(cut: int) -> None:
+    with pytest.raises(DecodeError):
+        decode_all(VALID_WIRE[:cut], PrivateMessage.decode)
