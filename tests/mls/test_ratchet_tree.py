@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sottovoce.mls import _tree_math as tm
 from sottovoce.mls._codec import Writer, decode_all, serialize
@@ -270,3 +272,28 @@ def test_tree_with_a_bad_leaf_signature_is_invalid() -> None:
     tree = tree.replaced({2: dataclasses.replace(leaf, signature=bytes(64))})
     with pytest.raises(InvalidTree, match="leaf 1"):
         validate_tree(tree, SUITE, GROUP)
+
+
+_POOL = [_leaf(f"pool{i}") for i in range(12)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "remove", "update"]), st.integers(0, 11))))
+def test_any_sequence_of_changes_keeps_the_tree_full_truncated_and_encodable(
+    ops: list[tuple[str, int]],
+) -> None:
+    tree = RatchetTree.with_one_leaf(_POOL[0])
+    for op, n in ops:
+        members = [i for i, _ in tree.members()]
+        if op == "add":
+            tree = tree.with_leaf_added(_POOL[n])[0]
+        elif op == "remove" and len(members) > 1:
+            tree = tree.with_leaf_removed(members[n % len(members)])
+        elif op == "update":
+            tree = tree.with_leaf_updated(members[n % len(members)], _POOL[n])
+        width = len(tree.nodes)
+        assert tree.n_leaves & (tree.n_leaves - 1) == 0
+        assert tree.n_leaves == 1 or any(x is not None for x in tree.nodes[width // 2 :])
+        assert decode_all(serialize(tree), RatchetTree.decode) == tree
+        covered = [tm.node_leaf(x) for x in tree.resolution(tree.root) if tm.is_leaf(x)]
+        assert sorted(covered) == [i for i, _ in tree.members()]

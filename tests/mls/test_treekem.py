@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sottovoce.mls import _tree_math as tm
 from sottovoce.mls._codec import decode_all, serialize
-from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._ratchet_tree import RatchetTree, validate_tree
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls._tree_structs import (
     Capabilities,
@@ -104,7 +104,7 @@ class Group:
             self.tree, SUITE, sender, path, group_id=GROUP, excluded=excluded
         )
         assert merged == prepared.tree
-        merged.verify_parent_hashes(SUITE)
+        validate_tree(merged, SUITE, GROUP)
         stale = set(tm.direct_path(tm.leaf_node(sender), self.tree.n_leaves))
         for index, member in self.members.items():
             if index == sender:
