@@ -1,0 +1,456 @@
+"""The Store contract, run unchanged against a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from sottovoce.core.errors import InvalidInviteCode, NotFound, UserExists
+from sottovoce.core.models import (
+    Device,
+    Event,
+    EventKind,
+    InviteCode,
+    MembershipChange,
+    MemberState,
+    NewEvent,
+    NewMail,
+    RefreshToken,
+    Role,
+    Room,
+    RoomKind,
+    User,
+)
+from sottovoce.store import Store, open_store
+from sottovoce.store.tables import metadata
+
+NOW = 1_700_000_000_000
+ROOM = "!AAAAAAAAAAAAAAAAAAAAAA:test"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url)
+    yield opened
+    await opened.close()
+
+
+async def add_user(store: Store, name: str, devices: int = 1) -> list[str]:
+    """Create ``@name:test`` with devices ``NAME1``, ``NAME2``…; return the device ids."""
+    user_id = f"@{name}:test"
+    await store.create_user(User(user_id, "hash", False, False, NOW), None, NOW)
+    device_ids = [f"{name.upper()}{n}" for n in range(1, devices + 1)]
+    for device_id in device_ids:
+        await store.create_device(Device(device_id, user_id, "phone", NOW, NOW, False))
+    return device_ids
+
+
+def new_event(client_id: str, device: str = "ALICE1", body: bytes = b"ciphertext") -> NewEvent:
+    return NewEvent(
+        ROOM,
+        f"${client_id}-{device}",
+        EventKind.MESSAGE,
+        "@alice:test",
+        device,
+        client_id,
+        body,
+        NOW,
+    )
+
+
+async def room_of_alice(store: Store, devices: int = 1) -> Event:
+    await add_user(store, "alice", devices)
+    room = Room(ROOM, RoomKind.GROUP, "general", "@alice:test", NOW, 0)
+    first = NewEvent(ROOM, "$create", EventKind.MEMBER, "@alice:test", "ALICE1", "c", b"{}", NOW)
+    owner = MembershipChange("@alice:test", Role.OWNER, MemberState.JOINED)
+    return await store.create_room(room, first, owner)
+
+
+def token(hash_: bytes, family: str = "fam", device: str = "ALICE1") -> RefreshToken:
+    return RefreshToken(hash_, device, family, None, NOW + 1000)
+
+
+def mail(device: str, body: bytes, user: str = "@bob:test") -> NewMail:
+    return NewMail(user, device, "@alice:test", "ALICE1", "mls.welcome", body, NOW)
+
+
+# Schema ---------------------------------------------------------------------------------------
+async def test_migrations_build_exactly_the_schema_the_code_uses(database_url: str) -> None:
+    await (await open_store(database_url)).close()
+    # Opening again finds the schema at head and changes nothing.
+    await (await open_store(database_url)).close()
+
+    def differences(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://db/chat", "sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"]
+)
+async def test_open_store_refuses_databases_it_cannot_serve(url: str) -> None:
+    with pytest.raises(ValueError):
+        await open_store(url)
+
+
+async def test_ping_answers_when_the_database_is_up(store: Store) -> None:
+    await store.ping()
+
+
+# Accounts -------------------------------------------------------------------------------------
+async def test_a_taken_username_is_refused(store: Store) -> None:
+    await add_user(store, "alice")
+    with pytest.raises(UserExists):
+        await store.create_user(User("@alice:test", "other", True, False, NOW), None, NOW)
+    stored = await store.get_user("@alice:test")
+    assert stored == User("@alice:test", "hash", False, False, NOW)
+
+
+async def test_an_invite_code_is_used_up_by_the_users_it_admits(store: Store) -> None:
+    await store.create_invite_code(InviteCode("code", 1, None, NOW))
+    await store.create_user(User("@bob:test", "h", False, False, NOW), "code", NOW)
+    with pytest.raises(InvalidInviteCode):
+        await store.create_user(User("@carol:test", "h", False, False, NOW), "code", NOW)
+    assert await store.get_user("@bob:test") is not None
+    assert await store.get_user("@carol:test") is None
+
+
+async def test_an_expired_or_unknown_invite_code_admits_nobody(store: Store) -> None:
+    await store.create_invite_code(InviteCode("old", 5, NOW, NOW - 10))
+    for code in ("old", "never-issued"):
+        with pytest.raises(InvalidInviteCode):
+            await store.create_user(User("@bob:test", "h", False, False, NOW), code, NOW)
+    assert await store.list_users() == []
+
+
+async def test_a_refused_sign_up_does_not_use_up_the_invite_code(store: Store) -> None:
+    await add_user(store, "alice")
+    await store.create_invite_code(InviteCode("code", 1, None, NOW))
+    with pytest.raises(UserExists):
+        await store.create_user(User("@alice:test", "h", False, False, NOW), "code", NOW)
+    await store.create_user(User("@bob:test", "h", False, False, NOW), "code", NOW)
+
+
+async def test_concurrent_sign_ups_get_no_more_than_the_invite_codes_uses(store: Store) -> None:
+    await store.create_invite_code(InviteCode("code", 3, None, NOW + 1))
+    results = await asyncio.gather(
+        *(
+            store.create_user(User(f"@u{n}:test", "h", False, False, NOW), "code", NOW)
+            for n in range(12)
+        ),
+        return_exceptions=True,
+    )
+    assert Counter(type(result).__name__ for result in results) == {
+        "NoneType": 3,
+        "InvalidInviteCode": 9,
+    }
+    assert len(await store.list_users()) == 3
+
+
+async def test_password_and_disabled_flag_change_only_existing_users(store: Store) -> None:
+    await add_user(store, "alice")
+    assert await store.set_password_hash("@alice:test", "new")
+    assert not await store.set_password_hash("@nobody:test", "new")
+    assert not await store.set_user_disabled("@nobody:test", True)
+    user = await store.get_user("@alice:test")
+    assert user is not None and user.password_hash == "new"
+
+
+async def test_disabling_a_user_revokes_every_device_and_its_tokens(store: Store) -> None:
+    devices = await add_user(store, "alice", devices=2)
+    for n, device in enumerate(devices):
+        await store.add_refresh_token(token(bytes([n]) * 32, device=device))
+    assert await store.set_user_disabled("@alice:test", True)
+    assert await store.list_devices("@alice:test") == []
+    assert all(d.revoked for d in await store.list_devices("@alice:test", include_revoked=True))
+    assert await store.rotate_refresh_token(b"\0" * 32, token(b"n" * 32), NOW) is None
+    assert await store.set_user_disabled("@alice:test", False)
+    user = await store.get_user("@alice:test")
+    assert user is not None and not user.disabled
+    # Enabling the account again does not bring revoked devices back.
+    assert await store.list_devices("@alice:test") == []
+
+
+# Devices and refresh tokens ------------------------------------------------------------------
+async def test_revoking_a_device_deletes_its_tokens_key_packages_and_mail(store: Store) -> None:
+    await add_user(store, "alice")
+    bob_phone, bob_laptop = await add_user(store, "bob", devices=2)
+    await store.add_refresh_token(token(b"t" * 32, device=bob_phone))
+    await store.add_key_packages(bob_phone, [b"kp"], b"last")
+    await store.put_mail([mail(bob_phone, b"hello"), mail(bob_laptop, b"hello")])
+
+    assert await store.revoke_device(bob_phone)
+    assert not await store.revoke_device("NOSUCHDEVICE")
+
+    phone = await store.get_device(bob_phone)
+    assert phone is not None and phone.revoked
+    assert [d.device_id for d in await store.list_devices("@bob:test")] == [bob_laptop]
+    assert await store.rotate_refresh_token(b"t" * 32, token(b"n" * 32), NOW) is None
+    assert await store.count_key_packages(bob_phone) == (0, False)
+    assert await store.mail_after(bob_phone, 0, 10) == []
+    assert len(await store.mail_after(bob_laptop, 0, 10)) == 1
+    assert await store.claim_key_packages("@bob:test") == []
+
+
+async def test_touching_a_device_only_moves_last_seen_forward(store: Store) -> None:
+    (device,) = await add_user(store, "alice")
+    await store.touch_device(device, NOW + 50)
+    await store.touch_device(device, NOW + 10)
+    seen = await store.get_device(device)
+    assert seen is not None and seen.last_seen_at == NOW + 50
+    assert await store.get_device("NOSUCHDEVICE") is None
+
+
+async def test_rotation_returns_the_old_record_and_the_new_token_rotates_next(
+    store: Store,
+) -> None:
+    await add_user(store, "alice")
+    await store.add_refresh_token(token(b"a" * 32))
+    assert await store.rotate_refresh_token(b"a" * 32, token(b"b" * 32), NOW) == token(b"a" * 32)
+    assert await store.rotate_refresh_token(b"b" * 32, token(b"c" * 32), NOW) == token(b"b" * 32)
+
+
+async def test_presenting_a_rotated_token_again_writes_nothing(store: Store) -> None:
+    await add_user(store, "alice")
+    await store.add_refresh_token(token(b"a" * 32))
+    await store.rotate_refresh_token(b"a" * 32, token(b"b" * 32), NOW)
+
+    reused = await store.rotate_refresh_token(b"a" * 32, token(b"x" * 32), NOW + 5)
+    assert reused == RefreshToken(b"a" * 32, "ALICE1", "fam", NOW, NOW + 1000)
+    assert await store.rotate_refresh_token(b"x" * 32, token(b"y" * 32), NOW) is None
+
+
+async def test_rotation_into_another_family_writes_nothing(store: Store) -> None:
+    await add_user(store, "alice")
+    await store.add_refresh_token(token(b"a" * 32))
+    probe = token(b"p" * 32, family="probe")
+    assert await store.rotate_refresh_token(b"a" * 32, probe, NOW) == token(b"a" * 32)
+    assert await store.rotate_refresh_token(b"p" * 32, token(b"q" * 32), NOW) is None
+    # The token itself is still unused.
+    assert await store.rotate_refresh_token(b"a" * 32, token(b"b" * 32), NOW) == token(b"a" * 32)
+
+
+async def test_of_concurrent_rotations_of_one_token_exactly_one_wins(store: Store) -> None:
+    await add_user(store, "alice")
+    await store.add_refresh_token(token(b"a" * 32))
+    olds = await asyncio.gather(
+        *(store.rotate_refresh_token(b"a" * 32, token(bytes([n]) * 32), NOW) for n in range(10))
+    )
+    assert sorted(old.rotated_at is None for old in olds if old is not None) == [False] * 9 + [True]
+
+
+# Rooms and events -----------------------------------------------------------------------------
+async def test_a_new_room_has_its_owner_and_first_event_at_seq_1(store: Store) -> None:
+    first = await room_of_alice(store)
+    assert first.seq == 1 and first.kind is EventKind.MEMBER
+    room = await store.get_room(ROOM)
+    assert room == Room(ROOM, RoomKind.GROUP, "general", "@alice:test", NOW, 1)
+    assert [m.role for m in await store.list_members(ROOM)] == [Role.OWNER]
+    assert await store.list_rooms_for_user("@alice:test") == [room]
+    assert await store.events_after(ROOM, 0, 10) == [first]
+    assert await store.get_room("!nope:test") is None
+
+
+async def test_concurrent_appends_get_every_sequence_number_once_in_order(store: Store) -> None:
+    await room_of_alice(store, devices=4)
+    sends = [new_event(f"c{n}", f"ALICE{n % 4 + 1}", body=f"m{n}".encode()) for n in range(100)]
+    results = await asyncio.gather(*(store.append_event(send) for send in sends))
+
+    assert sorted(event.seq for event, _ in results) == list(range(2, 102))
+    assert not any(duplicate for _, duplicate in results)
+    stored = await store.events_after(ROOM, 1, 500)
+    assert [event.seq for event in stored] == list(range(2, 102))
+    assert sorted(stored, key=lambda e: e.client_id) == sorted(
+        (event for event, _ in results), key=lambda e: e.client_id
+    )
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 101
+
+
+async def test_a_retried_send_returns_the_original_event_and_writes_nothing(store: Store) -> None:
+    await room_of_alice(store)
+    original, duplicate = await store.append_event(new_event("c1", body=b"first"))
+    assert not duplicate
+    retry = NewEvent(ROOM, "$other", EventKind.MESSAGE, "@alice:test", "ALICE1", "c1", b"x", NOW)
+    assert await store.append_event(retry) == (original, True)
+    follow_up, _ = await store.append_event(new_event("c2"))
+    assert follow_up.seq == original.seq + 1
+    assert len(await store.events_after(ROOM, 0, 10)) == 3
+
+
+async def test_concurrent_retries_of_one_send_store_it_once(store: Store) -> None:
+    await room_of_alice(store)
+    results = await asyncio.gather(*(store.append_event(new_event("same")) for _ in range(20)))
+    assert {event for event, _ in results} == {results[0][0]}
+    assert sorted(duplicate for _, duplicate in results) == [False] + [True] * 19
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 2
+
+
+async def test_the_same_client_id_from_another_device_is_another_event(store: Store) -> None:
+    await room_of_alice(store, devices=2)
+    first, _ = await store.append_event(new_event("c1", "ALICE1"))
+    second, duplicate = await store.append_event(new_event("c1", "ALICE2"))
+    assert not duplicate and second.seq == first.seq + 1
+
+
+async def test_appending_to_an_unknown_room_raises_not_found(store: Store) -> None:
+    await add_user(store, "alice")
+    with pytest.raises(NotFound):
+        await store.append_event(new_event("c1"))
+
+
+async def test_a_membership_change_is_stored_with_its_event(store: Store) -> None:
+    await room_of_alice(store)
+    await add_user(store, "bob")
+    invite = MembershipChange("@bob:test", Role.MEMBER, MemberState.INVITED)
+    await store.append_event(new_event("invite"), invite)
+    member = await store.get_member(ROOM, "@bob:test")
+    assert member is not None and member.state is MemberState.INVITED
+    assert [room.room_id for room in await store.list_rooms_for_user("@bob:test")] == [ROOM]
+
+    left = MembershipChange("@bob:test", Role.MEMBER, MemberState.LEFT)
+    await store.append_event(new_event("leave"), left)
+    assert await store.list_rooms_for_user("@bob:test") == []
+    assert [m.user_id for m in await store.list_members(ROOM)] == ["@alice:test"]
+    gone = await store.get_member(ROOM, "@bob:test")
+    assert gone is not None and gone.state is MemberState.LEFT
+    assert await store.get_member(ROOM, "@carol:test") is None
+
+
+async def test_history_pages_forwards_and_backwards_in_ascending_order(store: Store) -> None:
+    await room_of_alice(store)
+    for n in range(9):
+        await store.append_event(new_event(f"c{n}"))
+    assert [e.seq for e in await store.events_after(ROOM, 3, 4)] == [4, 5, 6, 7]
+    assert [e.seq for e in await store.events_before(ROOM, 8, 3)] == [5, 6, 7]
+    assert [e.seq for e in await store.events_before(ROOM, 3, 10)] == [1, 2]
+    assert await store.events_after(ROOM, 10, 10) == []
+
+
+async def test_read_receipts_only_move_forward(store: Store) -> None:
+    await room_of_alice(store)
+    assert await store.set_receipt(ROOM, "@alice:test", 5)
+    assert not await store.set_receipt(ROOM, "@alice:test", 5)
+    assert not await store.set_receipt(ROOM, "@alice:test", 3)
+    assert await store.set_receipt(ROOM, "@alice:test", 6)
+
+
+# Device mailbox -------------------------------------------------------------------------------
+async def test_mail_ids_increase_per_device_and_ack_deletes_up_to_the_id(store: Store) -> None:
+    await add_user(store, "alice")
+    phone, laptop = await add_user(store, "bob", devices=2)
+    stored = await store.put_mail([mail(phone, b"1"), mail(laptop, b"a"), mail(phone, b"2")])
+    assert [(m.recipient_device, m.id, m.body) for m in stored] == [
+        (phone, 1, b"1"),
+        (laptop, 1, b"a"),
+        (phone, 2, b"2"),
+    ]
+    await store.put_mail([mail(phone, b"3")])
+    assert [m.body for m in await store.mail_after(phone, 1, 10)] == [b"2", b"3"]
+    assert [m.body for m in await store.mail_after(phone, 0, 2)] == [b"1", b"2"]
+
+    assert await store.ack_mail(phone, 2) == 2
+    assert [m.id for m in await store.mail_after(phone, 0, 10)] == [3]
+    assert [m.id for m in await store.mail_after(laptop, 0, 10)] == [1]
+    assert await store.ack_mail(phone, 2) == 0
+
+
+async def test_concurrent_mail_to_one_device_gets_distinct_gap_free_ids(store: Store) -> None:
+    await add_user(store, "alice")
+    (phone,) = await add_user(store, "bob")
+    batches = await asyncio.gather(
+        *(store.put_mail([mail(phone, b"x"), mail(phone, b"y")]) for _ in range(25))
+    )
+    ids = sorted(m.id for batch in batches for m in batch)
+    assert ids == list(range(1, 51))
+    assert [m.id for m in await store.mail_after(phone, 0, 100)] == ids
+
+
+async def test_mail_for_a_revoked_or_someone_elses_device_is_not_stored(store: Store) -> None:
+    (alice_phone,) = await add_user(store, "alice")
+    phone, laptop = await add_user(store, "bob", devices=2)
+    await store.revoke_device(laptop)
+    stored = await store.put_mail(
+        [mail(laptop, b"no"), mail(alice_phone, b"no"), mail("NOSUCHDEVICE", b"no")]
+    )
+    assert stored == []
+    assert await store.mail_after(alice_phone, 0, 10) == []
+    assert [m.body for m in await store.put_mail([mail(phone, b"yes")])] == [b"yes"]
+
+
+# Key directory --------------------------------------------------------------------------------
+async def test_device_keys_are_listed_for_active_devices_only(store: Store) -> None:
+    phone, laptop, tablet = await add_user(store, "alice", devices=3)
+    await store.set_device_keys(phone, b"old")
+    await store.set_device_keys(phone, b"new")
+    await store.set_device_keys(tablet, b"tab")
+    await store.revoke_device(tablet)
+    assert await store.get_device_keys("@alice:test") == [(phone, b"new"), (laptop, None)]
+
+
+async def test_key_package_counts_follow_uploads_and_claims(store: Store) -> None:
+    (phone,) = await add_user(store, "alice")
+    assert await store.count_key_packages(phone) == (0, False)
+    assert await store.add_key_packages(phone, [b"k1", b"k2"], None) == 2
+    assert await store.count_key_packages(phone) == (2, False)
+    assert await store.add_key_packages(phone, [b"k3"], b"last") == 3
+    assert await store.count_key_packages(phone) == (3, True)
+    await store.claim_key_packages("@alice:test")
+    assert await store.count_key_packages(phone) == (2, True)
+
+
+async def test_a_claim_takes_one_package_per_device_oldest_first_then_the_last_resort(
+    store: Store,
+) -> None:
+    phone, laptop, bare = await add_user(store, "alice", devices=3)
+    await store.add_key_packages(phone, [b"p1", b"p2"], b"phone-last")
+    await store.add_key_packages(laptop, [], b"laptop-last-old")
+    await store.add_key_packages(laptop, [], b"laptop-last")
+
+    claims = [await store.claim_key_packages("@alice:test") for _ in range(4)]
+    as_tuples = [[(c.device_id, c.package, c.last_resort) for c in claim] for claim in claims]
+    assert as_tuples == [
+        [(phone, b"p1", False), (laptop, b"laptop-last", True)],
+        [(phone, b"p2", False), (laptop, b"laptop-last", True)],
+        [(phone, b"phone-last", True), (laptop, b"laptop-last", True)],
+        [(phone, b"phone-last", True), (laptop, b"laptop-last", True)],
+    ]
+    assert bare not in {c.device_id for claim in claims for c in claim}
+
+
+async def test_concurrent_claims_hand_out_each_one_time_package_at_most_once(
+    store: Store,
+) -> None:
+    (phone,) = await add_user(store, "alice")
+    one_time = [f"package-{n}".encode() for n in range(10)]
+    await store.add_key_packages(phone, one_time, b"last-resort")
+
+    claims = await asyncio.gather(*(store.claim_key_packages("@alice:test") for _ in range(50)))
+
+    handed_out = Counter(claim.package for (claim,) in claims)
+    assert handed_out == Counter({**dict.fromkeys(one_time, 1), b"last-resort": 40})
+    assert all(claim.last_resort == (claim.package == b"last-resort") for (claim,) in claims)
+    assert await store.count_key_packages(phone) == (0, True)
