@@ -58,8 +58,6 @@ class RatchetTree:
     def with_one_leaf(cls, leaf: LeafNode) -> Self:
         return cls((leaf,))
 
-    # -- access -------------------------------------------------------------------------------
-
     @property
     def n_leaves(self) -> int:
         return (len(self.nodes) + 1) // 2
@@ -93,8 +91,6 @@ class RatchetTree:
             raise InvalidTree(f"node {x} is blank and has no key")
         return node.encryption_key
 
-    # -- structure ----------------------------------------------------------------------------
-
     def resolution(self, x: int) -> list[int]:
         """The non-blank nodes that cover the subtree of ``x`` (RFC 9420 section 4.1.1)."""
         node = self.nodes[x]
@@ -122,16 +118,14 @@ class RatchetTree:
         n = self.n_leaves
         return [c for c in tm.copath(x, n) if self.resolution(c)]
 
-    # -- changes ------------------------------------------------------------------------------
-
     def replaced(self, changes: dict[int, TreeNode | None]) -> RatchetTree:
         nodes = list(self.nodes)
         for x, node in changes.items():
             nodes[x] = node
         return RatchetTree(tuple(nodes))
 
-    def _blank_direct_path(self, leaf_index: int) -> dict[int, TreeNode | None]:
-        return dict.fromkeys(tm.direct_path(tm.leaf_node(leaf_index), self.n_leaves))
+    def with_direct_path_blanked(self, leaf_index: int) -> RatchetTree:
+        return self.replaced(dict.fromkeys(tm.direct_path(tm.leaf_node(leaf_index), self.n_leaves)))
 
     def with_leaf_added(self, leaf: LeafNode) -> tuple[RatchetTree, int]:
         """Place ``leaf`` at the leftmost blank leaf, widening the tree if it is full, and mark
@@ -151,26 +145,25 @@ class RatchetTree:
     def with_leaf_updated(self, leaf_index: int, leaf: LeafNode) -> RatchetTree:
         """Replace a member's leaf and blank its direct path (section 12.1.2)."""
         self._require_member(leaf_index)
-        return self.replaced({**self._blank_direct_path(leaf_index), 2 * leaf_index: leaf})
+        blanked = self.with_direct_path_blanked(leaf_index)
+        return blanked.replaced({tm.leaf_node(leaf_index): leaf})
 
     def with_leaf_removed(self, leaf_index: int) -> RatchetTree:
         """Blank a member's leaf and direct path, then truncate (section 12.1.3)."""
         self._require_member(leaf_index)
-        changes = {**self._blank_direct_path(leaf_index), tm.leaf_node(leaf_index): None}
-        return self.replaced(changes).truncated()
+        blanked = self.with_direct_path_blanked(leaf_index)
+        return blanked.replaced({tm.leaf_node(leaf_index): None}).truncated()
 
     def truncated(self) -> RatchetTree:
-        """Drop the right half of the tree while it is entirely blank."""
+        """Drop the root and its right subtree while that subtree is entirely blank."""
         nodes = self.nodes
-        while len(nodes) > 1 and all(n is None for n in nodes[len(nodes) // 2 :]):
+        while len(nodes) > 1 and all(n is None for n in nodes[len(nodes) // 2 + 1 :]):
             nodes = nodes[: len(nodes) // 2]
         return RatchetTree(nodes)
 
     def _require_member(self, leaf_index: int) -> None:
         if self.leaf(leaf_index) is None:
             raise InvalidTree(f"leaf {leaf_index} is not a member")
-
-    # -- hashes -------------------------------------------------------------------------------
 
     def _subtree_hash(
         self, suite: CipherSuite, x: int, excluded: frozenset[int], out: list[bytes] | None
@@ -272,8 +265,6 @@ class RatchetTree:
                     below = self.parent_node(q)
                     if below is not None and i not in below.unmerged_leaves:
                         raise InvalidTree(f"leaf {i} is unmerged at node {p} but not at {q}")
-
-    # -- ratchet_tree extension ---------------------------------------------------------------
 
     def encode(self, w: Writer) -> None:
         """``optional<Node> ratchet_tree<V>`` with trailing blank nodes left out."""

@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sottovoce.mls import _tree_math as tm
-from sottovoce.mls._ratchet_tree import RatchetTree, TreeNode, validate_leaf_node
+from sottovoce.mls._ratchet_tree import RatchetTree, validate_leaf_node
 from sottovoce.mls._suite import CipherSuite
 from sottovoce.mls._tree_structs import (
     HPKECiphertext,
@@ -86,10 +86,7 @@ def _merge_public_keys(
     hash the sender's new leaf must carry."""
     path = tree.filtered_direct_path(sender)
     copath = tree.filtered_copath(sender)
-    blank: dict[int, TreeNode | None] = dict.fromkeys(
-        tm.direct_path(tm.leaf_node(sender), tree.n_leaves)
-    )
-    merged = tree.replaced(blank)
+    merged = tree.with_direct_path_blanked(sender)
     parent_hash = b""
     for p, sibling, key in reversed(list(zip(path, copath, keys, strict=True))):
         merged = merged.replaced({p: ParentNode(key, parent_hash)})
