@@ -14,6 +14,7 @@ from sottovoce.mls._tree_structs import (
     LeafNodeSource,
     Lifetime,
     Node,
+    RequiredCapabilities,
     UpdatePath,
 )
 from sottovoce.mls.errors import DecodeError
@@ -112,3 +113,10 @@ def test_leaf_signature_binds_group_and_leaf_index() -> None:
     assert leaf.has_valid_signature(suite, b"group", 3)
     assert not leaf.has_valid_signature(suite, b"group", 4)
     assert not leaf.has_valid_signature(suite, b"other", 3)
+
+
+def test_x509_credential_and_required_capabilities_round_trip() -> None:
+    credential = Credential.x509((b"leaf cert", b"intermediate"))
+    assert decode_all(serialize(credential), Credential.decode) == credential
+    required = RequiredCapabilities((5,), (0x0A0A,), (1, 2))
+    assert decode_all(serialize(required), RequiredCapabilities.decode) == required
