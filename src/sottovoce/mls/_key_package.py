@@ -9,9 +9,12 @@ from sottovoce.mls._codec import Reader, Writer, read_enum, serialize
 from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._suite import CipherSuite
 from sottovoce.mls._tree_structs import (
+    Capabilities,
+    Credential,
     Extension,
     LeafNode,
     LeafNodeSource,
+    Lifetime,
     read_extensions,
     write_extension,
 )
@@ -85,3 +88,39 @@ def validate_key_package(key_package: KeyPackage, suite: CipherSuite) -> None:
         raise InvalidKeyPackage("KeyPackage signature does not verify")
     if key_package.init_key == key_package.leaf_node.encryption_key:
         raise InvalidKeyPackage("KeyPackage init_key equals its leaf encryption_key")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPackageBundle:
+    """A KeyPackage with the private keys its owner needs to join from a Welcome."""
+
+    key_package: KeyPackage
+    init_priv: bytes
+    encryption_priv: bytes
+    signature_priv: bytes
+
+
+def create_key_package(
+    suite: CipherSuite,
+    signature_priv: bytes,
+    credential: Credential,
+    *,
+    lifetime: Lifetime,
+    capabilities: Capabilities | None = None,
+    extensions: tuple[Extension, ...] = (),
+) -> KeyPackageBundle:
+    """A signed KeyPackage with fresh init and encryption keys (section 10)."""
+    init_priv, init_pub = suite.generate_hpke_key_pair()
+    encryption_priv, encryption_pub = suite.generate_hpke_key_pair()
+    leaf = LeafNode(
+        encryption_key=encryption_pub,
+        signature_key=suite.signature_public_key(signature_priv),
+        credential=credential,
+        capabilities=capabilities or Capabilities(cipher_suites=(suite.suite_id,)),
+        leaf_node_source=LeafNodeSource.KEY_PACKAGE,
+        lifetime=lifetime,
+    ).signed(suite, signature_priv, b"", 0)
+    unsigned = KeyPackage(ProtocolVersion.MLS10, suite.suite_id, init_pub, leaf, extensions)
+    return KeyPackageBundle(
+        unsigned.signed(suite, signature_priv), init_priv, encryption_priv, signature_priv
+    )

@@ -1,0 +1,378 @@
+"""A member's handle on one MLS group: bytes in, bytes out, no I/O.
+
+Every operation computes the next ``GroupState`` and swaps it in only at the very end, so any
+exception leaves the group exactly as it was. Own commits wait as a pending commit until the
+application confirms the delivery service accepted them (``merge_pending_commit``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._commit import Commit
+from sottovoce.mls._commit_flow import CreatedCommit, create_commit, receive_commit
+from sottovoce.mls._framing import (
+    protect_private,
+    protect_public,
+    sign_content,
+    unprotect_private,
+    unprotect_public,
+)
+from sottovoce.mls._framing_structs import (
+    AuthenticatedContent,
+    Content,
+    FramedContent,
+    MLSMessage,
+    PrivateMessage,
+    PublicMessage,
+    Sender,
+    WireFormat,
+)
+from sottovoce.mls._group_state import GroupConfig, GroupState, group_info
+from sottovoce.mls._join import create_group, join_external, join_from_welcome
+from sottovoce.mls._key_package import KeyPackage, KeyPackageBundle
+from sottovoce.mls._key_schedule import export_secret
+from sottovoce.mls._proposal_rules import ResolvedProposal
+from sottovoce.mls._proposals import Add, Proposal, Remove, Update
+from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._suite import get_suite
+from sottovoce.mls._tree_structs import (
+    Credential,
+    Extension,
+    LeafNodeSource,
+)
+from sottovoce.mls._welcome import GroupInfo, Welcome
+from sottovoce.mls.errors import DecodeError, MLSError, ValidationError, WrongEpoch
+
+
+class NotAMember(MLSError):
+    """The group was left or this member was removed: it can no longer send or read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationMessage:
+    sender: int
+    data: bytes
+    authenticated_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalReceived:
+    sender: Sender
+    proposal: Proposal
+
+
+@dataclass(frozen=True, slots=True)
+class CommitApplied:
+    """A commit moved the group to ``epoch``; ``removed_self`` if it removed this member."""
+
+    committer: Sender
+    epoch: int
+    added: tuple[int, ...]
+    removed: tuple[int, ...]
+    removed_self: bool
+
+
+Received = ApplicationMessage | ProposalReceived | CommitApplied
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutput:
+    message: bytes
+    """The commit as an MLSMessage, for every current member."""
+    welcome: bytes | None
+    """The Welcome as an MLSMessage, for the members it adds."""
+
+
+def _message_bytes(body: PublicMessage | PrivateMessage | Welcome | GroupInfo) -> bytes:
+    return serialize(MLSMessage(body))
+
+
+class Group:
+    def __init__(self, state: GroupState, config: GroupConfig) -> None:
+        self._state: GroupState | None = state
+        self._config = config
+        self._pending_commit: CreatedCommit | None = None
+
+    # -- becoming a member ----------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        group_id: bytes,
+        bundle: KeyPackageBundle,
+        config: GroupConfig,
+        extensions: tuple[Extension, ...] = (),
+    ) -> Group:
+        """A new group whose only member is the owner of ``bundle`` (its leaf is reused)."""
+        key_package = bundle.key_package
+        suite = get_suite(key_package.cipher_suite)
+        leaf = key_package.leaf_node
+        state = create_group(
+            suite, group_id, leaf, bundle.signature_priv, bundle.encryption_priv, extensions
+        )
+        return cls(state, config)
+
+    @classmethod
+    def join(
+        cls,
+        welcome: bytes,
+        bundle: KeyPackageBundle,
+        config: GroupConfig,
+        ratchet_tree: bytes | None = None,
+    ) -> Group:
+        """Join from a Welcome; ``ratchet_tree`` if the group sends the tree out of band."""
+        message = decode_all(welcome, MLSMessage.decode)
+        if not isinstance(message.body, Welcome):
+            raise DecodeError("expected a Welcome message")
+        tree = None if ratchet_tree is None else decode_all(ratchet_tree, RatchetTree.decode)
+        state = join_from_welcome(
+            message.body,
+            bundle.key_package,
+            init_priv=bundle.init_priv,
+            encryption_priv=bundle.encryption_priv,
+            signature_priv=bundle.signature_priv,
+            config=config,
+            ratchet_tree=tree,
+        )
+        return cls(state, config)
+
+    @classmethod
+    def join_external(
+        cls, group_info_message: bytes, bundle: KeyPackageBundle, config: GroupConfig
+    ) -> tuple[Group, bytes]:
+        """Join by external commit; returns the group and the commit to send. The group is
+        usable once the delivery service accepted that commit."""
+        message = decode_all(group_info_message, MLSMessage.decode)
+        if not isinstance(message.body, GroupInfo):
+            raise DecodeError("expected a GroupInfo message")
+        joined = join_external(
+            message.body,
+            bundle.key_package.leaf_node,
+            signature_priv=bundle.signature_priv,
+            config=config,
+        )
+        state = joined.state
+        content = joined.authenticated
+        public = PublicMessage(content.content, content.auth)
+        return cls(state, config), _message_bytes(public)
+
+    # -- what the group is ----------------------------------------------------------------
+
+    @property
+    def state(self) -> GroupState:
+        if self._state is None:
+            raise NotAMember("this member was removed from the group")
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        return self._state is not None
+
+    @property
+    def group_id(self) -> bytes:
+        return self.state.context.group_id
+
+    @property
+    def epoch(self) -> int:
+        return self.state.context.epoch
+
+    @property
+    def own_leaf(self) -> int:
+        return self.state.own_leaf
+
+    @property
+    def epoch_authenticator(self) -> bytes:
+        return self.state.secrets.epoch_authenticator
+
+    def members(self) -> dict[int, Credential]:
+        return {i: leaf.credential for i, leaf in self.state.tree.members()}
+
+    def export_secret(self, label: bytes, context: bytes, length: int) -> bytes:
+        state = self.state
+        return export_secret(state.suite, state.secrets.exporter_secret, label, context, length)
+
+    def group_info(self, *, external_pub: bool = True) -> bytes:
+        """A signed GroupInfo with the ratchet tree, for external joiners."""
+        return _message_bytes(group_info(self.state, external_pub=external_pub))
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _frame(self, content: Content, authenticated_data: bytes) -> FramedContent:
+        state = self.state
+        return FramedContent(
+            state.context.group_id,
+            state.context.epoch,
+            Sender.member(state.own_leaf),
+            authenticated_data,
+            content,
+        )
+
+    def _protect(
+        self, state: GroupState, content: FramedContent, confirmation_tag: bytes | None = None
+    ) -> tuple[bytes, GroupState]:
+        if self._config.encrypt_handshake or isinstance(content.content, bytes):
+            message, tree = protect_private(
+                state.suite,
+                state.signature_priv,
+                content,
+                state.context,
+                state.secret_tree,
+                state.secrets.sender_data_secret,
+                confirmation_tag=confirmation_tag,
+            )
+            return _message_bytes(message), dataclasses.replace(state, secret_tree=tree)
+        public = protect_public(
+            state.suite,
+            state.signature_priv,
+            content,
+            state.context,
+            state.secrets.membership_key,
+            confirmation_tag,
+        )
+        return _message_bytes(public), state
+
+    def _wire_format(self) -> WireFormat:
+        if self._config.encrypt_handshake:
+            return WireFormat.PRIVATE_MESSAGE
+        return WireFormat.PUBLIC_MESSAGE
+
+    def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
+        """An application message for the current epoch."""
+        message, state = self._protect(self.state, self._frame(data, authenticated_data))
+        self._state = state
+        return message
+
+    def _propose(self, proposal: Proposal, update_key: tuple[bytes, bytes] | None) -> bytes:
+        state = self.state
+        content = self._frame(proposal, b"")
+        message, state = self._protect(state, content)
+        authenticated = self._authenticated_own(state, content)
+        resolved = ResolvedProposal(proposal, content.sender, by_reference=True)
+        state = state.with_pending(state.proposal_ref(authenticated), resolved)
+        if update_key is not None:
+            keys = {**state.update_keys, update_key[0]: update_key[1]}
+            state = dataclasses.replace(state, update_keys=MappingProxyType(keys))
+        self._state = state
+        return message
+
+    def _authenticated_own(self, state: GroupState, content: FramedContent) -> AuthenticatedContent:
+        # Ed25519 signatures are deterministic, so re-signing yields the signature just sent.
+        return sign_content(
+            state.suite, state.signature_priv, self._wire_format(), content, state.context
+        )
+
+    def propose_add(self, key_package: KeyPackage) -> bytes:
+        return self._propose(Proposal(Add(key_package)), None)
+
+    def propose_remove(self, leaf_index: int) -> bytes:
+        return self._propose(Proposal(Remove(leaf_index)), None)
+
+    def propose_update(self) -> bytes:
+        """Propose a fresh leaf encryption key (the signature key stays)."""
+        state = self.state
+        leaf = state.tree.leaf(state.own_leaf)
+        assert leaf is not None
+        private, public = state.suite.generate_hpke_key_pair()
+        new_leaf = dataclasses.replace(
+            leaf,
+            encryption_key=public,
+            leaf_node_source=LeafNodeSource.UPDATE,
+            lifetime=None,
+            parent_hash=None,
+        ).signed(state.suite, state.signature_priv, state.context.group_id, state.own_leaf)
+        return self._propose(Proposal(Update(new_leaf)), (public, private))
+
+    def commit(
+        self,
+        *,
+        add: Sequence[KeyPackage] = (),
+        remove: Sequence[int] = (),
+        with_path: bool = True,
+        authenticated_data: bytes = b"",
+    ) -> CommitOutput:
+        """Commit the pending proposals plus the given adds and removes. The group moves to
+        the next epoch only on ``merge_pending_commit``."""
+        state = self.state
+        inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
+        created = create_commit(
+            state,
+            self._config,
+            inline,
+            force_path=with_path,
+            authenticated_data=authenticated_data,
+            wire_format=self._wire_format(),
+        )
+        message, state = self._protect(
+            state, created.authenticated.content, created.authenticated.auth.confirmation_tag
+        )
+        welcome = None if created.welcome is None else _message_bytes(created.welcome)
+        self._state = state
+        self._pending_commit = created
+        return CommitOutput(message, welcome)
+
+    def merge_pending_commit(self) -> None:
+        if self._pending_commit is None:
+            raise ValidationError("there is no pending commit to merge")
+        self._state = self._pending_commit.state
+        self._pending_commit = None
+
+    def discard_pending_commit(self) -> None:
+        self._pending_commit = None
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def process(self, data: bytes) -> Received:
+        """Verify and apply one message from the group. Raises, leaving the group unchanged,
+        for anything that is not a valid message of the current epoch."""
+        state = self.state
+        message = decode_all(data, MLSMessage.decode).body
+        if isinstance(message, PublicMessage):
+            authenticated = unprotect_public(
+                state.suite,
+                message,
+                state.context,
+                state.secrets.membership_key,
+                state.signature_key,
+            )
+        elif isinstance(message, PrivateMessage):
+            authenticated, tree = unprotect_private(
+                state.suite,
+                message,
+                state.context,
+                state.secret_tree,
+                state.secrets.sender_data_secret,
+                state.signature_key,
+            )
+            state = dataclasses.replace(state, secret_tree=tree)
+        else:
+            raise WrongEpoch("only PublicMessage and PrivateMessage belong to an epoch")
+        content = authenticated.content
+        body = content.content
+        if isinstance(body, bytes):
+            self._state = state
+            return ApplicationMessage(content.sender.index, body, content.authenticated_data)
+        if isinstance(body, Proposal):
+            ref = state.proposal_ref(authenticated)
+            resolved = ResolvedProposal(body, content.sender, by_reference=True)
+            self._state = state.with_pending(ref, resolved)
+            return ProposalReceived(content.sender, body)
+        return self._apply_commit(state, authenticated, body)
+
+    def _apply_commit(
+        self, state: GroupState, authenticated: AuthenticatedContent, commit: Commit
+    ) -> CommitApplied:
+        received = receive_commit(state, self._config, authenticated)
+        self._state = received.state
+        self._pending_commit = None
+        return CommitApplied(
+            received.committer,
+            state.context.epoch + 1,
+            received.added,
+            received.removed,
+            removed_self=received.state is None,
+        )
