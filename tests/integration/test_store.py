@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -262,6 +263,46 @@ async def test_of_concurrent_rotations_of_one_token_exactly_one_wins(store: Stor
 
 
 # Rooms and events -----------------------------------------------------------------------------
+_APPENDER = """
+import asyncio, sys
+from sottovoce.core.models import EventKind, NewEvent
+from sottovoce.store import open_store
+
+async def main(url: str, room: str) -> None:
+    store = await open_store(url)
+    n = 0
+    while True:
+        n += 1
+        send = NewEvent(room, f"$k{n}", EventKind.MESSAGE, "@alice:test", "ALICE1", f"k{n}", b"", 0)
+        event, _ = await store.append_event(send)
+        print(event.seq, flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_acknowledged_events_survive_a_sigkill_of_the_writer(database_url: str) -> None:
+    store = await open_store(database_url)
+    await room_of_alice(store)
+    await store.close()
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _APPENDER, database_url, ROOM, stdout=asyncio.subprocess.PIPE
+    )
+    assert writer.stdout is not None
+    acked = [int(await writer.stdout.readline()) for _ in range(60)]
+    writer.kill()
+    await writer.wait()
+
+    store = await open_store(database_url)
+    try:
+        stored = [event.seq for event in await store.events_after(ROOM, 0, 500)]
+        room = await store.get_room(ROOM)
+    finally:
+        await store.close()
+    assert set(acked) <= set(stored)
+    assert room is not None and stored == list(range(1, room.last_seq + 1))
+
+
 async def test_a_new_room_has_its_owner_and_first_event_at_seq_1(store: Store) -> None:
     first = await room_of_alice(store)
     assert first.seq == 1 and first.kind is EventKind.MEMBER

@@ -64,9 +64,7 @@ class Database:
             self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self._write_lock = asyncio.Lock()
         else:
-            self._reader = self._writer = create_async_engine(
-                url, pool_size=5, max_overflow=5, pool_pre_ping=True
-            )
+            self._reader = self._writer = create_async_engine(url, pool_size=5, max_overflow=5)
             self._write_lock = nullcontext()
 
     @asynccontextmanager
