@@ -26,8 +26,8 @@ def bundle(name: str) -> KeyPackageBundle:
     )
 
 
-def new_group(*, encrypt_handshake: bool = True) -> Group:
-    return Group.create(b"group-1", bundle("alice"), config(encrypt_handshake=encrypt_handshake))
+def new_group(*, group_id: bytes = b"group-1", encrypt_handshake: bool = True) -> Group:
+    return Group.create(group_id, bundle("alice"), config(encrypt_handshake=encrypt_handshake))
 
 
 def add_members(
