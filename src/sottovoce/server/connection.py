@@ -40,6 +40,14 @@ class Outbound:
 
 @dataclass(eq=False, slots=True)
 class Connection:
+    """Closing is only ever requested here; the connection's own handler performs it.
+
+    aiohttp cuts the TCP connection without waiting for the peer's close reply when ``close`` is
+    called while another task is inside ``receive``, which a client sees as 1006 instead of our
+    code. So a close request cancels the reader only while it idles in ``receive`` (never in the
+    middle of handling a frame) and the handler then closes with the requested code.
+    """
+
     ws: web.WebSocketResponse
     user_id: str
     device_id: str
@@ -48,11 +56,13 @@ class Connection:
     limiter: TokenBucket = field(default_factory=lambda: TokenBucket(FRAME_RATE, FRAME_BURST))
     strikes: int = 0
     closing: bool = False
+    close_request: tuple[int, str] | None = None
+    reader: asyncio.Task[None] | None = None
+    reader_idle: bool = False
+    _drain_first: bool = False
     _queue: deque[Outbound] = field(default_factory=deque)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: set[asyncio.Task[bool]] = field(default_factory=set)
     _writer: asyncio.Task[None] | None = None
-    _close_after: tuple[int, str] | None = None
 
     def push(self, item: Outbound) -> None:
         if self.closing:
@@ -64,24 +74,21 @@ class Connection:
         self._wakeup.set()
 
     def close(self, code: int, reason: str, *, after_queued: bool = False) -> None:
-        """Close from any context without waiting; later pushes are ignored.
+        """Ask for a close with ``code``; later pushes are ignored.
 
-        With ``after_queued`` the writer first sends what is already queued (the errors that
-        explain a rate-limit close); otherwise the queue is dropped and the close goes out now.
+        With ``after_queued`` what is already queued goes out first (the errors that explain a
+        rate-limit close); otherwise the queue is dropped.
         """
         if self.closing:
             return
         self.closing = True
+        self.close_request = (code, reason)
+        self._drain_first = after_queued
+        if not after_queued:
+            self._queue.clear()
         self._wakeup.set()
-        if after_queued and self._writer is not None:
-            self._close_after = (code, reason)
-            return
-        self._queue.clear()
-        task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=code, message=reason.encode())
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self.reader is not None and self.reader_idle:
+            self.reader.cancel()
 
     async def send_now(self, item: Outbound) -> None:
         """Send directly, bypassing the queue: for the replay, before ``start_writer``."""
@@ -112,20 +119,19 @@ class Connection:
                     if self._fresh(item):
                         await self.ws.send_str(item.frame)
                 if self.closing:
-                    break
-            if self._close_after is not None:
-                code, reason = self._close_after
-                await self.ws.close(code=code, message=reason.encode())
+                    return
 
     async def finish(self) -> None:
-        """Stop writing (after a pending drain-then-close) and wait for closes under way."""
+        """Stop the writer (after draining, if asked) and perform a requested close."""
         self.closing = True
         self._wakeup.set()
         if self._writer is not None:
-            if self._close_after is None:
+            if not self._drain_first:
                 self._writer.cancel()
-            # A peer that stops reading must not hold the drain-then-close open for ever.
+            # A peer that stops reading must not hold the drain open for ever.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._writer, DRAIN_TIMEOUT)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.close_request is not None and not self.ws.closed:
+            code, reason = self.close_request
+            with contextlib.suppress(ConnectionError):
+                await self.ws.close(code=code, message=reason.encode())

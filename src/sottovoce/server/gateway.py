@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -41,6 +42,7 @@ from sottovoce.core.frames import (
     ready_frame,
     request_id,
 )
+from sottovoce.core.models import Event
 from sottovoce.core.rules import is_joined
 from sottovoce.server.accounts import Accounts
 from sottovoce.server.connection import (
@@ -60,6 +62,7 @@ from sottovoce.store.base import Store
 AUTH_TIMEOUT = 10.0
 HEARTBEAT = 30
 REPLAY_PAGE = 500
+SHUTDOWN_GRACE = 5.0
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
 
@@ -85,28 +88,38 @@ class Gateway:
         self._mailbox = mailbox
         self._metrics = metrics
         self._sockets: set[web.WebSocketResponse] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
+        handler = asyncio.current_task()
+        assert handler is not None
         self._sockets.add(ws)
+        self._handlers.add(handler)
         try:
             auth = await self._handshake(ws)
             if auth is not None:
                 await self._serve(ws, *auth)
         finally:
             self._sockets.discard(ws)
+            self._handlers.discard(handler)
         return ws
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Close every socket with 1001 so clients reconnect elsewhere and resume."""
+        authenticated = {conn.ws for conn in self._hub.connections()}
+        for conn in self._hub.connections():
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(
             *(
                 ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
-                for ws in list(self._sockets)
+                for ws in self._sockets - authenticated
             ),
             return_exceptions=True,
         )
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=grace)
 
     async def _handshake(self, ws: web.WebSocketResponse) -> tuple[Auth, str, str] | None:
         try:
@@ -155,11 +168,15 @@ class Gateway:
         try:
             await ws.send_str(ready_frame(user, device, HEARTBEAT))
             await self._replay(conn, auth.since, set(joined))
-            conn.start_writer()
-            await self._read(conn)
+            if not conn.closing:
+                conn.start_writer()
+                conn.reader = asyncio.create_task(self._read(conn))
+                await asyncio.wait({conn.reader})
         except ConnectionError:
             pass
         finally:
+            if conn.reader is not None:
+                conn.reader.cancel()
             self._hub.remove(conn)
             self._metrics.connections.dec()
             await conn.finish()
@@ -186,13 +203,18 @@ class Gateway:
                 break
 
     async def _read(self, conn: Connection) -> None:
-        ws = conn.ws
-        async for msg in ws:
+        while not conn.closing:
+            conn.reader_idle = True
+            try:
+                msg = await conn.ws.receive()
+            finally:
+                conn.reader_idle = False
             if msg.type is WSMsgType.BINARY:
-                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames refused")
+                conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
                 return
-            if msg.type is not WSMsgType.TEXT or conn.closing:
-                continue
+            if msg.type is not WSMsgType.TEXT:
+                # CLOSE, CLOSING, CLOSED or ERROR: aiohttp has answered or closed already.
+                return
             received = time.perf_counter()
             wait = conn.limiter.take(time.monotonic())
             if wait > 0:
@@ -220,11 +242,19 @@ class Gateway:
 
     async def _handle(self, conn: Connection, frame: ClientFrame, received: float) -> None:
         if isinstance(frame, Send):
-            event, duplicate = await self._rooms.send(
-                conn.user_id, conn.device_id, frame.room_id, frame.client_id, frame.body
+
+            def acknowledge(event: Event, duplicate: bool) -> None:
+                conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
+                self._metrics.send_latency.observe(time.perf_counter() - received)
+
+            await self._rooms.send(
+                conn.user_id,
+                conn.device_id,
+                frame.room_id,
+                frame.client_id,
+                frame.body,
+                acknowledge,
             )
-            conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
-            self._metrics.send_latency.observe(time.perf_counter() - received)
         elif isinstance(frame, Ping):
             conn.push(Outbound(pong_frame(frame.id)))
         elif isinstance(frame, Typing):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
 from sottovoce.core import rules
@@ -168,13 +169,23 @@ class Rooms:
         )
 
     async def send(
-        self, uid: str, device: str, room_id: str, client_id: str, body: bytes
+        self,
+        uid: str,
+        device: str,
+        room_id: str,
+        client_id: str,
+        body: bytes,
+        on_stored: Callable[[Event, bool], None] | None = None,
     ) -> tuple[Event, bool]:
+        """Store a message; ``on_stored`` runs after the commit and before the fan-out, so a
+        sender's acknowledgement precedes its own copy of the event."""
         rules.check_send(await self._members.member(room_id, uid), room_id)
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
         async with self._locks.hold(room_id):
             stored, duplicate = await self._store.append_event(event)
+            if on_stored is not None:
+                on_stored(stored, duplicate)
             if not duplicate:
                 await self._stored(stored)
         return stored, duplicate
