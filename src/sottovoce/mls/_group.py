@@ -39,6 +39,7 @@ from sottovoce.mls._key_schedule import export_secret
 from sottovoce.mls._proposal_rules import ResolvedProposal
 from sottovoce.mls._proposals import Add, Proposal, Remove, Update
 from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._state_codec import decode_state, encode_state
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls._tree_structs import (
     Credential,
@@ -160,6 +161,15 @@ class Group:
         content = joined.authenticated
         public = PublicMessage(content.content, content.auth)
         return cls(state, config), _message_bytes(public)
+
+    def to_bytes(self) -> bytes:
+        """The member's state, versioned, to restore with ``from_bytes``. It contains every
+        secret of the member: store it encrypted. A pending commit is not included."""
+        return encode_state(self.state)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: GroupConfig) -> Group:
+        return cls(decode_state(data), config)
 
     # -- what the group is ----------------------------------------------------------------
 

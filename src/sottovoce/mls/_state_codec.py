@@ -1,0 +1,121 @@
+"""A member's group state as versioned bytes, for persisting a group between runs.
+
+This is a local format, not an RFC structure. It holds every private key and epoch secret of
+the member, so whoever stores it must protect it like a private key (encrypt it at rest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+from sottovoce.mls._codec import Reader, Writer, decode_all
+from sottovoce.mls._framing_structs import Sender
+from sottovoce.mls._group_context import GroupContext
+from sottovoce.mls._group_state import GroupState, PendingProposal
+from sottovoce.mls._key_schedule import EpochSecrets
+from sottovoce.mls._proposal_rules import ResolvedProposal
+from sottovoce.mls._proposals import Proposal
+from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._secret_tree import SecretTree
+from sottovoce.mls._suite import get_suite
+from sottovoce.mls.errors import DecodeError
+
+_MAGIC = b"SVMLS"
+STATE_VERSION = 1
+_SECRET_FIELDS = tuple(f.name for f in dataclasses.fields(EpochSecrets))
+
+
+def _read_flag(r: Reader) -> bool:
+    value = r.u8()
+    if value > 1:
+        raise DecodeError(f"boolean byte must be 0 or 1, got {value}")
+    return value == 1
+
+
+def _write_pending(w: Writer, pending: PendingProposal) -> None:
+    w.opaque(pending.ref)
+    pending.proposal.proposal.encode(w)
+    pending.proposal.sender.encode(w)
+    w.u8(pending.proposal.by_reference)
+
+
+def _read_pending(r: Reader) -> PendingProposal:
+    ref = r.opaque()
+    proposal = Proposal.decode(r)
+    sender = Sender.decode(r)
+    return PendingProposal(ref, ResolvedProposal(proposal, sender, _read_flag(r)))
+
+
+def _write_int_key(w: Writer, item: tuple[int, bytes]) -> None:
+    w.u64(item[0]).opaque(item[1])
+
+
+def _read_int_key(r: Reader) -> tuple[int, bytes]:
+    return r.u64(), r.opaque()
+
+
+def _write_bytes_pair(w: Writer, item: tuple[bytes, bytes]) -> None:
+    w.opaque(item[0]).opaque(item[1])
+
+
+def _read_bytes_pair(r: Reader) -> tuple[bytes, bytes]:
+    return r.opaque(), r.opaque()
+
+
+def encode_state(state: GroupState) -> bytes:
+    w = Writer().raw(_MAGIC).u8(STATE_VERSION).u16(state.suite.suite_id)
+    state.context.encode(w)
+    state.tree.encode(w)
+    w.u32(state.own_leaf).opaque(state.signature_priv)
+    w.vector(sorted(state.private_keys.items()), _write_int_key)
+    for name in _SECRET_FIELDS:
+        w.opaque(getattr(state.secrets, name))
+    state.secret_tree.encode(w)
+    w.opaque(state.interim_transcript_hash).opaque(state.confirmation_tag)
+    w.vector(state.pending, _write_pending)
+    w.vector(sorted(state.resumption_psks.items()), _write_int_key)
+    w.vector(sorted(state.update_keys.items()), _write_bytes_pair)
+    return w.bytes()
+
+
+def _read_state(r: Reader) -> GroupState:
+    if r.raw(len(_MAGIC)) != _MAGIC:
+        raise DecodeError("not a saved MLS group state")
+    version = r.u8()
+    if version != STATE_VERSION:
+        raise DecodeError(f"saved group state version {version} is not supported")
+    suite = get_suite(r.u16())
+    context = GroupContext.decode(r)
+    tree = RatchetTree.decode(r)
+    own_leaf = r.u32()
+    signature_priv = r.opaque()
+    private_keys = dict(r.vector(_read_int_key))
+    secrets = EpochSecrets(**{name: r.opaque() for name in _SECRET_FIELDS})
+    secret_tree = SecretTree.decode(r)
+    interim = r.opaque()
+    tag = r.opaque()
+    pending = tuple(r.vector(_read_pending))
+    resumption_psks = dict(r.vector(_read_int_key))
+    update_keys = dict(r.vector(_read_bytes_pair))
+    if tree.leaf(own_leaf) is None or context.cipher_suite != suite.suite_id:
+        raise DecodeError("saved group state is inconsistent")
+    return GroupState(
+        suite=suite,
+        context=context,
+        tree=tree,
+        own_leaf=own_leaf,
+        signature_priv=signature_priv,
+        private_keys=MappingProxyType(private_keys),
+        secrets=secrets,
+        secret_tree=secret_tree,
+        interim_transcript_hash=interim,
+        confirmation_tag=tag,
+        pending=pending,
+        resumption_psks=MappingProxyType(resumption_psks),
+        update_keys=MappingProxyType(update_keys),
+    )
+
+
+def decode_state(data: bytes) -> GroupState:
+    return decode_all(data, _read_state)
