@@ -16,7 +16,7 @@ from sottovoce.mls._framing_structs import (
     PublicMessage,
     Sender,
 )
-from sottovoce.mls._group import ApplicationMessage, Group, NotAMember
+from sottovoce.mls._group import ApplicationMessage, Group
 from sottovoce.mls._group_state import group_info
 from sottovoce.mls._proposals import Proposal, Remove
 from sottovoce.mls._welcome import GroupSecrets, create_welcome
@@ -27,6 +27,7 @@ from sottovoce.mls.errors import (
     InvalidProposal,
     InvalidSignature,
     InvalidWelcome,
+    NotAMember,
     WrongEpoch,
     WrongGroup,
 )

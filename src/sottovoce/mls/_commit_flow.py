@@ -90,6 +90,14 @@ def _placeholder_leaf(tree: RatchetTree, path: UpdatePath) -> tuple[RatchetTree,
     return tree.with_leaf_added(dataclasses.replace(path.leaf_node, encryption_key=b""))
 
 
+def _check_resync(tree: RatchetTree, removed: tuple[int, ...], path: UpdatePath) -> None:
+    """An external commit may only remove the joiner's own old leaf (section 12.4.3.2)."""
+    for i in removed:
+        old = tree.leaf(i)
+        if old is None or old.credential != path.leaf_node.credential:
+            raise InvalidCommit("an external commit may only remove a leaf of the same client")
+
+
 def _init_secret(state: GroupState, applied: AppliedProposals) -> bytes:
     if applied.external_init is None:
         return state.secrets.init_secret
@@ -125,6 +133,8 @@ def receive_commit(
         applied.path_required or committer.sender_type is SenderType.NEW_MEMBER_COMMIT
     ):
         raise InvalidCommit("this commit must carry an UpdatePath")
+    if committer.sender_type is SenderType.NEW_MEMBER_COMMIT and path is not None:
+        _check_resync(state.tree, removed, path)
     added = tuple(i for i, _ in applied.added)
     if applied.tree.leaf(state.own_leaf) is None:
         return ReceivedCommit(None, committer, added, removed)
@@ -161,7 +171,7 @@ def receive_commit(
         )
         private_keys.update(path_secrets.private_keys)
         commit_secret = path_secrets.commit_secret
-    check_credentials(tree, config, [*added, sender_leaf])
+    check_credentials(config, tree, state.tree)
     change = EpochChange(
         tree=tree,
         extensions=applied.extensions,
@@ -227,7 +237,7 @@ def create_commit(
     applied = apply_proposals(suite, state.context, state.tree, resolved, me, config.clock())
     tree = applied.tree
     added = tuple(i for i, _ in applied.added)
-    check_credentials(tree, config, list(added))
+    check_credentials(config, tree, state.tree)
     update_path = None
     path_secrets: dict[int, bytes] = {}
     commit_secret = zero_secret(suite)

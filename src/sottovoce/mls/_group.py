@@ -47,11 +47,7 @@ from sottovoce.mls._tree_structs import (
     LeafNodeSource,
 )
 from sottovoce.mls._welcome import GroupInfo, Welcome
-from sottovoce.mls.errors import DecodeError, MLSError, ValidationError, WrongEpoch
-
-
-class NotAMember(MLSError):
-    """The group was left or this member was removed: it can no longer send or read."""
+from sottovoce.mls.errors import DecodeError, NotAMember, ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +356,7 @@ class Group:
             )
             state = dataclasses.replace(state, secret_tree=tree)
         else:
-            raise WrongEpoch("only PublicMessage and PrivateMessage belong to an epoch")
+            raise ValidationError("only a PublicMessage or PrivateMessage can be processed")
         content = authenticated.content
         body = content.content
         if isinstance(body, bytes):

@@ -134,12 +134,12 @@ def group_info(state: GroupState, *, external_pub: bool) -> GroupInfo:
     return unsigned.signed(state.suite, state.signature_priv)
 
 
-def check_credentials(tree: RatchetTree, config: GroupConfig, leaves: list[int]) -> None:
-    for i in leaves:
-        leaf = tree.leaf(i)
-        if leaf is not None and not config.credential_validator(
-            leaf.credential, leaf.signature_key
-        ):
+def check_credentials(config: GroupConfig, tree: RatchetTree, before: RatchetTree | None) -> None:
+    """Ask the application about every leaf that is new or changed since ``before``."""
+    for i, leaf in tree.members():
+        if before is not None and before.leaf(i) == leaf:
+            continue
+        if not config.credential_validator(leaf.credential, leaf.signature_key):
             raise CredentialRejected(f"the credential of leaf {i} was rejected")
 
 

@@ -158,7 +158,7 @@ def join_from_welcome(
     own_leaf = next((i for i, leaf in tree.members() if leaf == key_package.leaf_node), None)
     if own_leaf is None:
         raise InvalidWelcome("the ratchet tree does not contain this KeyPackage's leaf")
-    check_credentials(tree, config, [i for i, _ in tree.members()])
+    check_credentials(config, tree, None)
     epoch = epoch_secrets_from_joiner(
         suite, group_secrets.joiner_secret, psk_secret, serialize(context)
     )
@@ -220,6 +220,7 @@ def join_external(
     """Join by external commit (section 12.4.3.2); ``resync_leaf`` removes the joiner's old leaf."""
     suite = get_suite(group_info.group_context.cipher_suite)
     tree = _verified_tree(suite, group_info, ratchet_tree)
+    check_credentials(config, tree, None)
     context = group_info.group_context
     data = _extension(group_info.extensions, ExtensionType.EXTERNAL_PUB)
     if data is None:

@@ -73,3 +73,7 @@ class GenerationError(ValidationError):
 
 class InvalidLeafNode(ValidationError):
     """A LeafNode that RFC 9420 section 7.3 rejects: signature, capabilities, source, keys."""
+
+
+class NotAMember(MLSError):
+    """This member was removed from the group: it can no longer send or read."""
