@@ -26,6 +26,9 @@ async def sampled(pid: int, output: Path) -> AsyncIterator[None]:
         "--format",
         "raw",
         "--nonblocking",
+        # Only the thread holding the GIL: the server is CPU-bound Python, and this leaves out
+        # time spent waiting in epoll or in idle database worker threads.
+        "--gil",
         "--output",
         str(output),
         stdout=asyncio.subprocess.DEVNULL,
@@ -54,7 +57,7 @@ def hottest(
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")
+        frames = [_function(frame) for frame in stack.split(";")]
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
@@ -66,6 +69,12 @@ def hottest(
         return [(name, n / total) for name, n in counter.most_common(top)]
 
     return shares(own), shares(inclusive)
+
+
+def _function(frame: str) -> str:
+    """``name (path:line)`` → ``name (path)``: lines of one function add up."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
 
 
 def summary(path: Path) -> str:

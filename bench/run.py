@@ -15,7 +15,7 @@ import uvloop
 from bench.pyspy import sampled, summary
 from bench.report import Row, format_table, write_json
 from bench.scenarios import FULL, QUICK, SCENARIOS, Measure, Plan, run_all
-from bench.servers import pin_to_generator_cpu
+from bench.servers import console_script, pin_to_generator_cpu
 from bench.targets import POOL_SIZE, RelayTarget, SottovoceTarget
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,9 +39,9 @@ def combine(sottovoce: list[Measure], baseline: list[Measure], engine: str) -> l
 
 
 async def measure_engine(
-    engine: str, plan: Plan, only: list[str], server_args: list[str], profile: bool
+    engine: str, plan: Plan, only: list[str], args: argparse.Namespace
 ) -> list[Measure]:
-    target = SottovoceTarget(RESULTS, engine, server_args)
+    target = SottovoceTarget(RESULTS, engine, args.sotto, args.server_arg)
     try:
         await target.start()
         print(
@@ -55,11 +55,11 @@ async def measure_engine(
         )
         profile_path = RESULTS / f"profile-{engine}.txt"
         recording = (
-            sampled(target.server.pid, profile_path) if profile else contextlib.nullcontext()
+            sampled(target.server.pid, profile_path) if args.profile else contextlib.nullcontext()
         )
         async with recording:
             figures = await run_all(target, plan, only)
-        if profile:
+        if args.profile:
             print(summary(profile_path), flush=True)
         return [setup, *figures]
     finally:
@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace) -> None:
     rows: list[Row] = []
     for engine in filter(None, args.engines.split(",")):
         try:
-            figures = await measure_engine(engine, plan, only, args.server_arg, args.profile)
+            figures = await measure_engine(engine, plan, only, args)
         except Exception as exc:
             print(f"sottovoce/{engine} could not be measured: {exc!r}", flush=True)
             figures = [Measure("setup", "server start", "", None)]
@@ -102,6 +102,12 @@ def main() -> None:
         action="append",
         default=[],
         help="extra argument for `sottovoce serve` (repeatable)",
+    )
+    parser.add_argument(
+        "--sotto",
+        type=lambda value: [value],
+        default=console_script("sotto"),
+        help="the sotto command to measure (default: the one installed beside this Python)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="sample the server with py-spy during its run"

@@ -35,10 +35,10 @@ class Plan:
 
 
 FULL = Plan(
-    fanout_first=2_000,
+    fanout_first=500,
     fanout_ceiling=600_000,
     fanout_seconds=5,
-    fanout_max_steps=12,
+    fanout_max_steps=13,
     idle_connections=15_000,
     idle_hold_s=60,
     idle_heartbeat_s=30,
@@ -50,10 +50,10 @@ FULL = Plan(
     history_rounds=5,
 )
 QUICK = Plan(
-    fanout_first=4_000,
-    fanout_ceiling=300_000,
+    fanout_first=1_000,
+    fanout_ceiling=600_000,
     fanout_seconds=1.5,
-    fanout_max_steps=8,
+    fanout_max_steps=11,
     idle_connections=2_000,
     idle_hold_s=6,
     idle_heartbeat_s=3,
@@ -145,7 +145,7 @@ async def history(target: Target, plan: Plan) -> list[Measure]:
         ]
     room = await target.room("history", 2)
     owner = target.pool[0]
-    last_seq = await fill(target.ws_url, owner, room.room_id, plan.history_events)
+    last_seq = await fill(target.api, owner, room.room_id, plan.history_events)
     result = await page_through(
         target.api, owner, room.room_id, last_seq, plan.history_events, plan.history_rounds
     )

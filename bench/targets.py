@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.api import Api, Session, register_many
-from bench.servers import ServerProcess, console_script, free_port, python_module
+from bench.servers import ServerProcess, free_port, python_module
 
 # Every scenario's rooms are made from this one pool, registered once per run.
 POOL_SIZE = 100
@@ -71,12 +71,12 @@ class SottovoceTarget:
     name = "sottovoce"
     durable = True
 
-    def __init__(self, results: Path, engine: str, extra_args: list[str]) -> None:
+    def __init__(self, results: Path, engine: str, sotto: list[str], extra_args: list[str]) -> None:
         self.engine = engine
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"sotto-bench-{engine}-"))
         self.pg_database = f"sotto_bench_{secrets.token_hex(6)}" if engine == "postgresql" else ""
-        argv = console_script("sotto", "serve", "--host", "127.0.0.1", "--port", str(self.port))
+        argv = [*sotto, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         argv += ["--data-dir", str(self.data_dir), "--registration", "open", *BENCH_LIMITS]
         if self.pg_database:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
