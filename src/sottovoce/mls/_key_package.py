@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Self
 
-from sottovoce.mls._codec import Reader, Writer, read_enum, serialize
+from sottovoce.mls._codec import Reader, Writer, decode_all, read_enum, serialize
 from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._suite import CipherSuite
 from sottovoce.mls._tree_structs import (
@@ -124,3 +124,19 @@ def create_key_package(
     return KeyPackageBundle(
         unsigned.signed(suite, signature_priv), init_priv, encryption_priv, signature_priv
     )
+
+
+def encode_bundle(bundle: KeyPackageBundle) -> bytes:
+    """A local (non-RFC) encoding of a bundle, to keep it until a Welcome arrives. It holds
+    private keys: store it encrypted."""
+    w = Writer()
+    bundle.key_package.encode(w)
+    w.opaque(bundle.init_priv).opaque(bundle.encryption_priv).opaque(bundle.signature_priv)
+    return w.bytes()
+
+
+def decode_bundle(data: bytes) -> KeyPackageBundle:
+    def read(r: Reader) -> KeyPackageBundle:
+        return KeyPackageBundle(KeyPackage.decode(r), r.opaque(), r.opaque(), r.opaque())
+
+    return decode_all(data, read)
