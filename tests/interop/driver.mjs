@@ -1,0 +1,221 @@
+// ts-mls members driven over stdin/stdout: one JSON request per line, one JSON reply per line.
+// Bytes travel as hex; every MLS object travels as an encoded MLSMessage (or a TLS-encoded
+// ratchet tree), so the peer sees exactly what it would see on the wire.
+//
+// Request:  {"id": 1, "op": "add", "member": "alice", ...}
+// Reply:    {"id": 1, "ok": true, "result": {...}}  or  {"id": 1, "ok": false, "error": "..."}
+//
+// Members are held by name: "key_package" creates one (waiting to create or join a group),
+// every other operation acts on that member's current group state.
+
+import { createInterface } from "node:readline";
+import {
+  acceptAll,
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  decodeMlsMessage,
+  defaultCapabilities,
+  defaultLifetime,
+  emptyPskIndex,
+  encodeMlsMessage,
+  generateKeyPackage,
+  getCiphersuiteFromName,
+  getCiphersuiteImpl,
+  joinGroup,
+  mlsExporter,
+  processMessage,
+} from "ts-mls";
+import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+
+const SUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
+const impl = await getCiphersuiteImpl(getCiphersuiteFromName(SUITE));
+const text = new TextEncoder();
+
+/** name -> { keyPackage, privatePackage, state (ClientState once in a group) } */
+const members = new Map();
+
+const fromHex = (hex) => Uint8Array.from(Buffer.from(hex, "hex"));
+const toHex = (bytes) => Buffer.from(bytes).toString("hex");
+
+function member(name) {
+  const found = members.get(name);
+  if (found === undefined) throw new Error(`no member named ${name}`);
+  return found;
+}
+
+function inGroup(name) {
+  const found = member(name);
+  if (found.state === undefined) throw new Error(`${name} is not in a group`);
+  return found;
+}
+
+function decodeAs(hex, wireformat) {
+  const decoded = decodeMlsMessage(fromHex(hex), 0);
+  if (decoded === undefined) throw new Error(`bytes do not decode as an MLSMessage`);
+  const [message, length] = decoded;
+  if (length !== hex.length / 2) throw new Error(`trailing bytes after the MLSMessage`);
+  if (!wireformat.includes(message.wireformat)) {
+    throw new Error(`expected ${wireformat.join(" or ")}, got ${message.wireformat}`);
+  }
+  return message;
+}
+
+const wrap = (wireformat, field, value) =>
+  toHex(encodeMlsMessage({ version: "mls10", wireformat, [field]: value }));
+
+function describe(state) {
+  const members = [];
+  state.ratchetTree.forEach((node, index) => {
+    if (index % 2 === 0 && node?.nodeType === "leaf") {
+      const identity = node.leaf.credential.identity;
+      members.push({ leaf: index / 2, identity: Buffer.from(identity).toString() });
+    }
+  });
+  return {
+    epoch: Number(state.groupContext.epoch),
+    epoch_authenticator: toHex(state.keySchedule.epochAuthenticator),
+    own_leaf: state.privatePath.leafIndex,
+    members,
+    active: state.groupActiveState.kind === "active",
+  };
+}
+
+async function commit(name, options) {
+  const m = inGroup(name);
+  const result = await createCommit({ state: m.state, cipherSuite: impl }, options);
+  m.state = result.newState;
+  return {
+    commit: toHex(encodeMlsMessage(result.commit)),
+    welcome: result.welcome && wrap("mls_welcome", "welcome", result.welcome),
+    ratchet_tree: toHex(encodeRatchetTree(m.state.ratchetTree)),
+    ...describe(m.state),
+  };
+}
+
+const ops = {
+  async key_package({ member: name, identity }) {
+    const credential = { credentialType: "basic", identity: text.encode(identity ?? name) };
+    const kp = await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], impl);
+    members.set(name, { keyPackage: kp.publicPackage, privatePackage: kp.privatePackage });
+    return { key_package: wrap("mls_key_package", "keyPackage", kp.publicPackage) };
+  },
+
+  async create_group({ member: name, group_id }) {
+    const m = member(name);
+    m.state = await createGroup(fromHex(group_id), m.keyPackage, m.privatePackage, [], impl);
+    return describe(m.state);
+  },
+
+  async add({ member: name, key_packages, public: asPublic = false, tree_in_welcome = true }) {
+    const proposals = key_packages.map((hex) => ({
+      proposalType: "add",
+      add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
+    }));
+    return commit(name, {
+      extraProposals: proposals,
+      wireAsPublicMessage: asPublic,
+      ratchetTreeExtension: tree_in_welcome,
+    });
+  },
+
+  async remove({ member: name, leaves, add = [], public: asPublic = false }) {
+    const proposals = [
+      ...leaves.map((leaf) => ({ proposalType: "remove", remove: { removed: leaf } })),
+      ...add.map((hex) => ({
+        proposalType: "add",
+        add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
+      })),
+    ];
+    return commit(name, {
+      extraProposals: proposals,
+      wireAsPublicMessage: asPublic,
+      ratchetTreeExtension: true,
+    });
+  },
+
+  // An empty commit: ts-mls always sends an UpdatePath for it, refreshing the committer's keys.
+  async update({ member: name, public: asPublic = false }) {
+    return commit(name, { wireAsPublicMessage: asPublic });
+  },
+
+  async join({ member: name, welcome, ratchet_tree }) {
+    const m = member(name);
+    const tree = ratchet_tree == null ? undefined : decodeTree(ratchet_tree);
+    const message = decodeAs(welcome, ["mls_welcome"]);
+    m.state = await joinGroup(
+      message.welcome,
+      m.keyPackage,
+      m.privatePackage,
+      emptyPskIndex,
+      impl,
+      tree,
+    );
+    return describe(m.state);
+  },
+
+  async process({ member: name, message }) {
+    const m = inGroup(name);
+    const decoded = decodeAs(message, ["mls_public_message", "mls_private_message"]);
+    const result = await processMessage(decoded, m.state, emptyPskIndex, acceptAll, impl);
+    m.state = result.newState;
+    if (result.kind === "applicationMessage") {
+      return { kind: "application", data: toHex(result.message), ...describe(m.state) };
+    }
+    if (result.actionTaken !== "accept") throw new Error(`message was ${result.actionTaken}ed`);
+    return { kind: "commit", ...describe(m.state) };
+  },
+
+  async encrypt({ member: name, data }) {
+    const m = inGroup(name);
+    const result = await createApplicationMessage(m.state, fromHex(data), impl);
+    m.state = result.newState;
+    return { message: wrap("mls_private_message", "privateMessage", result.privateMessage) };
+  },
+
+  async state({ member: name }) {
+    return describe(inGroup(name).state);
+  },
+
+  async export({ member: name, label, context, length }) {
+    const m = inGroup(name);
+    const secret = await mlsExporter(
+      m.state.keySchedule.exporterSecret,
+      label,
+      fromHex(context),
+      length,
+      impl,
+    );
+    return { secret: toHex(secret) };
+  },
+
+  async ratchet_tree({ member: name }) {
+    return { ratchet_tree: toHex(encodeRatchetTree(inGroup(name).state.ratchetTree)) };
+  },
+};
+
+function decodeTree(hex) {
+  const decoded = decodeRatchetTree(fromHex(hex), 0);
+  if (decoded === undefined) throw new Error("ratchet tree does not decode");
+  return decoded[0];
+}
+
+async function handle(line) {
+  let id = null;
+  try {
+    const request = JSON.parse(line);
+    id = request.id ?? null;
+    const op = ops[request.op];
+    if (op === undefined) throw new Error(`unknown op ${request.op}`);
+    return { id, ok: true, result: await op(request) };
+  } catch (error) {
+    const name = error?.constructor?.name ?? "Error";
+    return { id, ok: false, error: `${name}: ${error?.message ?? String(error)}` };
+  }
+}
+
+// Requests are answered strictly in order: each one changes state the next may depend on.
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === "") continue;
+  process.stdout.write(JSON.stringify(await handle(line)) + "\n");
+}

@@ -1,0 +1,258 @@
+"""Group members of either implementation behind one interface, exchanging only bytes.
+
+A test drives a mixed group without caring which library a member runs on; everything that
+crosses between members is an encoded MLSMessage (or a ratchet tree), exactly as on the wire.
+Each member sends its handshake messages in one wire format, fixed when it joins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._framing_structs import MLSMessage
+from sottovoce.mls._group import ApplicationMessage, CommitApplied, Group
+from sottovoce.mls._group_state import GroupConfig, accept_any_credential
+from sottovoce.mls._key_package import KeyPackage, KeyPackageBundle, create_key_package
+from sottovoce.mls._suite import get_suite
+from sottovoce.mls._tree_structs import Credential, Lifetime
+from tests.interop.ts_driver import TsMls
+
+Implementation = Literal["python", "ts-mls"]
+SUITE_ID = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOut:
+    message: bytes
+    welcome: bytes | None
+    ratchet_tree: bytes
+    """The committer's tree after the commit, for joiners given the tree out of band."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    application: bytes | None
+    """The plaintext of an application message; None for a commit."""
+    removed_self: bool = False
+
+
+class Member(Protocol):
+    name: str
+    implementation: Implementation
+    public: bool
+    """Whether this member's commits travel as PublicMessage (else PrivateMessage)."""
+
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def epoch_authenticator(self) -> bytes: ...
+    @property
+    def own_leaf(self) -> int: ...
+    def roster(self) -> dict[int, str]: ...
+    def export(self, label: bytes, context: bytes, length: int) -> bytes: ...
+    def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut: ...
+    def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut: ...
+    def update(self) -> CommitOut: ...
+    def encrypt(self, data: bytes) -> bytes: ...
+    def process(self, message: bytes) -> Delivered: ...
+
+
+class Candidate(Protocol):
+    """Someone with a published KeyPackage who may found a group or be added to one."""
+
+    name: str
+    implementation: Implementation
+    key_package: bytes
+
+    def create_group(self, group_id: bytes, *, public: bool) -> Member: ...
+    def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> Member: ...
+
+
+# -- Python ------------------------------------------------------------------------------------
+
+_SUITE = get_suite(SUITE_ID)
+
+
+def _config(public: bool) -> GroupConfig:
+    return GroupConfig(accept_any_credential, encrypt_handshake=not public)
+
+
+def _decode_key_package(data: bytes) -> KeyPackage:
+    body = decode_all(data, MLSMessage.decode).body
+    assert isinstance(body, KeyPackage), f"expected a KeyPackage, got {type(body).__name__}"
+    return body
+
+
+class PyMember:
+    implementation: Implementation = "python"
+
+    def __init__(self, name: str, group: Group, public: bool) -> None:
+        self.name = name
+        self.public = public
+        self.group = group
+
+    @property
+    def epoch(self) -> int:
+        return self.group.epoch
+
+    @property
+    def epoch_authenticator(self) -> bytes:
+        return self.group.epoch_authenticator
+
+    @property
+    def own_leaf(self) -> int:
+        return self.group.own_leaf
+
+    def roster(self) -> dict[int, str]:
+        return {leaf: c.identity.decode() for leaf, c in self.group.members().items()}
+
+    def export(self, label: bytes, context: bytes, length: int) -> bytes:
+        return self.group.export_secret(label, context, length)
+
+    def _commit(self, add: Sequence[bytes], remove: list[int]) -> CommitOut:
+        out = self.group.commit(add=[_decode_key_package(kp) for kp in add], remove=remove)
+        # The delivery service accepts every commit in these tests.
+        self.group.merge_pending_commit()
+        return CommitOut(out.message, out.welcome, serialize(self.group.state.tree))
+
+    def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut:
+        # The Python library always puts the ratchet tree in the Welcome.
+        return self._commit(key_packages, [])
+
+    def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut:
+        return self._commit(add, leaves)
+
+    def update(self) -> CommitOut:
+        return self._commit([], [])
+
+    def encrypt(self, data: bytes) -> bytes:
+        return self.group.encrypt(data)
+
+    def process(self, message: bytes) -> Delivered:
+        received = self.group.process(message)
+        if isinstance(received, ApplicationMessage):
+            return Delivered(received.data)
+        assert isinstance(received, CommitApplied), f"unexpected {received!r}"
+        return Delivered(None, removed_self=received.removed_self)
+
+
+class PyCandidate:
+    implementation: Implementation = "python"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        signature_priv, _ = _SUITE.generate_signature_key_pair()
+        now = int(time.time())
+        self.bundle: KeyPackageBundle = create_key_package(
+            _SUITE,
+            signature_priv,
+            Credential.basic(name.encode()),
+            lifetime=Lifetime(now - 3600, now + 30 * 86400),
+        )
+        self.key_package = serialize(MLSMessage(self.bundle.key_package))
+
+    def create_group(self, group_id: bytes, *, public: bool) -> PyMember:
+        return PyMember(self.name, Group.create(group_id, self.bundle, _config(public)), public)
+
+    def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> PyMember:
+        group = Group.join(welcome, self.bundle, _config(public), ratchet_tree=ratchet_tree)
+        return PyMember(self.name, group, public)
+
+
+# -- ts-mls ------------------------------------------------------------------------------------
+
+
+class TsMember:
+    implementation: Implementation = "ts-mls"
+
+    def __init__(self, driver: TsMls, name: str, public: bool) -> None:
+        self.name = name
+        self.public = public
+        self._driver = driver
+
+    def _call(self, op: str, **arguments: object) -> dict[str, object]:
+        return self._driver.call(op, member=self.name, **arguments)
+
+    def _state(self) -> dict[str, object]:
+        return self._call("state")
+
+    @property
+    def epoch(self) -> int:
+        epoch = self._state()["epoch"]
+        assert isinstance(epoch, int)
+        return epoch
+
+    @property
+    def epoch_authenticator(self) -> bytes:
+        return _bytes(self._state()["epoch_authenticator"])
+
+    @property
+    def own_leaf(self) -> int:
+        leaf = self._state()["own_leaf"]
+        assert isinstance(leaf, int)
+        return leaf
+
+    def roster(self) -> dict[int, str]:
+        members = self._state()["members"]
+        assert isinstance(members, list)
+        return {m["leaf"]: m["identity"] for m in members}
+
+    def export(self, label: bytes, context: bytes, length: int) -> bytes:
+        result = self._call("export", label=label.decode(), context=context.hex(), length=length)
+        return _bytes(result["secret"])
+
+    def _commit(self, op: str, **arguments: object) -> CommitOut:
+        result = self._call(op, public=self.public, **arguments)
+        welcome = result.get("welcome")
+        return CommitOut(
+            _bytes(result["commit"]),
+            None if welcome is None else _bytes(welcome),
+            _bytes(result["ratchet_tree"]),
+        )
+
+    def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut:
+        return self._commit(
+            "add", key_packages=[kp.hex() for kp in key_packages], tree_in_welcome=tree_in_welcome
+        )
+
+    def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut:
+        return self._commit("remove", leaves=leaves, add=[kp.hex() for kp in add])
+
+    def update(self) -> CommitOut:
+        return self._commit("update")
+
+    def encrypt(self, data: bytes) -> bytes:
+        return _bytes(self._call("encrypt", data=data.hex())["message"])
+
+    def process(self, message: bytes) -> Delivered:
+        result = self._call("process", message=message.hex())
+        if result["kind"] == "application":
+            return Delivered(_bytes(result["data"]))
+        return Delivered(None, removed_self=not result["active"])
+
+
+class TsCandidate:
+    implementation: Implementation = "ts-mls"
+
+    def __init__(self, driver: TsMls, name: str) -> None:
+        self.name = name
+        self._driver = driver
+        self.key_package = _bytes(driver.call("key_package", member=name)["key_package"])
+
+    def create_group(self, group_id: bytes, *, public: bool) -> TsMember:
+        self._driver.call("create_group", member=self.name, group_id=group_id.hex())
+        return TsMember(self._driver, self.name, public)
+
+    def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> TsMember:
+        tree = None if ratchet_tree is None else ratchet_tree.hex()
+        self._driver.call("join", member=self.name, welcome=welcome.hex(), ratchet_tree=tree)
+        return TsMember(self._driver, self.name, public)
+
+
+def _bytes(value: object) -> bytes:
+    assert isinstance(value, str), f"expected hex, got {value!r}"
+    return bytes.fromhex(value)
