@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._commit import Commit
 from sottovoce.mls._framing import protect_private, protect_public
 from sottovoce.mls._framing_structs import (
     FramedContent,
@@ -18,11 +19,12 @@ from sottovoce.mls._framing_structs import (
 )
 from sottovoce.mls._group import ApplicationMessage, Group
 from sottovoce.mls._group_state import group_info
-from sottovoce.mls._proposals import Proposal, Remove
+from sottovoce.mls._proposals import Proposal, ProposalOrRef, Remove
 from sottovoce.mls._welcome import GroupSecrets, create_welcome
 from sottovoce.mls.errors import (
     CryptoError,
     GenerationError,
+    GroupClosed,
     InvalidCommit,
     InvalidProposal,
     InvalidSignature,
@@ -175,12 +177,79 @@ def test_commit_with_wrong_confirmation_tag_is_rejected() -> None:
     assert alice.epoch_authenticator == bob.epoch_authenticator
 
 
-def test_commit_that_removes_its_committer_is_rejected() -> None:
+def _crafted_commit(member: Group, commit: Commit) -> bytes:
+    """A commit signed and tagged by a real member but built without the creator's checks;
+    its confirmation tag is garbage, so only rules checked before the tag can catch it."""
+    state = member.state
+    content = FramedContent(
+        state.context.group_id,
+        state.context.epoch,
+        Sender.member(member.own_leaf),
+        b"",
+        commit,
+    )
+    message = protect_public(
+        SUITE,
+        state.signature_priv,
+        content,
+        state.context,
+        state.secrets.membership_key,
+        confirmation_tag=bytes(32),
+    )
+    return serialize(MLSMessage(message))
+
+
+def test_committer_leaves_out_a_pending_proposal_to_remove_itself() -> None:
     alice, bob, _ = _three()
-    proposal = alice.propose_remove(bob.own_leaf)
-    bob.process(proposal)
+    bob.process(alice.propose_remove(bob.own_leaf))
+    out = bob.commit()
+    bob.merge_pending_commit()
+    alice.process(out.message)
+    assert bob.own_leaf in alice.members()
+    assert alice.epoch_authenticator == bob.epoch_authenticator
+
+
+def test_received_commit_removing_its_committer_is_rejected() -> None:
+    alice, bob, _ = _three(encrypt_handshake=False)
+    commit = Commit((ProposalOrRef(Proposal(Remove(bob.own_leaf))),))
+    _rejects(alice, _crafted_commit(bob, commit), InvalidProposal)
+
+
+def test_received_commit_naming_an_unknown_proposal_is_rejected() -> None:
+    alice, bob, _ = _three(encrypt_handshake=False)
+    commit = Commit((ProposalOrRef(bytes(32)),))
+    _rejects(alice, _crafted_commit(bob, commit), InvalidProposal)
+
+
+def test_received_commit_missing_a_required_path_is_rejected() -> None:
+    alice, bob, carol = _three(encrypt_handshake=False)
+    commit = Commit((ProposalOrRef(Proposal(Remove(carol.own_leaf))),))
+    _rejects(alice, _crafted_commit(bob, commit), InvalidCommit)
+
+
+def test_received_commit_removing_the_same_leaf_twice_is_rejected() -> None:
+    alice, bob, carol = _three(encrypt_handshake=False)
+    remove = ProposalOrRef(Proposal(Remove(carol.own_leaf)))
+    _rejects(alice, _crafted_commit(bob, Commit((remove, remove))), InvalidProposal)
+
+
+def test_inline_proposal_removing_the_committer_is_refused_at_creation() -> None:
+    _, bob, _ = _three()
+    before = bob.state
     with pytest.raises(InvalidProposal):
-        bob.commit()
+        bob.commit(remove=[bob.own_leaf])
+    assert bob.state is before
+
+
+def test_reinit_closes_the_group_for_everyone() -> None:
+    alice, bob, _ = _three()
+    bob.process(alice.propose_reinit(b"group-1-v2"))
+    out = bob.commit(with_path=False)
+    bob.merge_pending_commit()
+    alice.process(out.message)
+    for member in (alice, bob):
+        with pytest.raises(GroupClosed):
+            member.encrypt(b"too late")
 
 
 def test_welcome_with_a_forged_group_info_signature_is_rejected() -> None:

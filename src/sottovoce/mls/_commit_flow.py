@@ -25,6 +25,7 @@ from sottovoce.mls._group_state import (
     EpochChange,
     GroupConfig,
     GroupState,
+    PendingProposal,
     advance,
     check_credentials,
     group_info,
@@ -49,7 +50,7 @@ from sottovoce.mls._treekem import (
     prepare_update_path,
 )
 from sottovoce.mls._welcome import GroupSecrets, PathSecret, Welcome, create_welcome
-from sottovoce.mls.errors import InvalidCommit
+from sottovoce.mls.errors import InvalidCommit, ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ def receive_commit(
         ),
         private_keys=MappingProxyType(private_keys),
         own_leaf=state.own_leaf,
+        reinit=applied.reinit,
     )
     new_state, _ = advance(
         EpochBase.of(state), change, authenticated, authenticated.auth.confirmation_tag
@@ -218,6 +220,25 @@ def _welcome_for(
     return create_welcome(state.suite, state.secrets.welcome_secret, info, recipients)
 
 
+def _valid_pending(state: GroupState, config: GroupConfig, me: Sender) -> list[PendingProposal]:
+    """The pending proposals a commit can carry (section 12.2): one that is invalid, or that
+    conflicts with an earlier one (such as the committer's own Update), is left out rather
+    than blocking the commit."""
+    kept: list[PendingProposal] = []
+    now = config.clock()
+    for candidate in state.pending:
+        trial = [p.proposal for p in (*kept, candidate)]
+        try:
+            applied = apply_proposals(state.suite, state.context, state.tree, trial, me, now)
+            resolve_psks(
+                state.suite, state.resumption_psks, config, state.context.group_id, applied.psks
+            )
+        except ValidationError:
+            continue
+        kept.append(candidate)
+    return kept
+
+
 def create_commit(
     state: GroupState,
     config: GroupConfig,
@@ -230,8 +251,9 @@ def create_commit(
     """Commit every pending proposal by reference plus ``inline`` ones by value."""
     suite = state.suite
     me = Sender.member(state.own_leaf)
-    refs = [ProposalOrRef(p.ref) for p in state.pending]
-    resolved = [p.proposal for p in state.pending]
+    pending = _valid_pending(state, config, me)
+    refs = [ProposalOrRef(p.ref) for p in pending]
+    resolved = [p.proposal for p in pending]
     refs += [ProposalOrRef(p) for p in inline]
     resolved += [ResolvedProposal(p, me, by_reference=False) for p in inline]
     applied = apply_proposals(suite, state.context, state.tree, resolved, me, config.clock())
@@ -283,6 +305,7 @@ def create_commit(
         ),
         private_keys=MappingProxyType(private_keys),
         own_leaf=state.own_leaf,
+        reinit=applied.reinit,
     )
     new_state, tag = advance(EpochBase.of(state), change, unconfirmed, None)
     authenticated = dataclasses.replace(

@@ -37,7 +37,8 @@ from sottovoce.mls._join import create_group, join_external, join_from_welcome
 from sottovoce.mls._key_package import KeyPackage, KeyPackageBundle
 from sottovoce.mls._key_schedule import export_secret
 from sottovoce.mls._proposal_rules import ResolvedProposal
-from sottovoce.mls._proposals import Add, Proposal, Remove, Update
+from sottovoce.mls._proposals import Add, Proposal, ReInit, Remove, Update
+from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._state_codec import decode_state, encode_state
 from sottovoce.mls._suite import get_suite
@@ -47,7 +48,7 @@ from sottovoce.mls._tree_structs import (
     LeafNodeSource,
 )
 from sottovoce.mls._welcome import GroupInfo, Welcome
-from sottovoce.mls.errors import DecodeError, NotAMember, ValidationError
+from sottovoce.mls.errors import DecodeError, GroupClosed, NotAMember, ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,13 @@ class Group:
             raise NotAMember("this member was removed from the group")
         return self._state
 
+    def _open_state(self) -> GroupState:
+        """The state, for operations that send: refused once a ReInit closed the group."""
+        state = self.state
+        if state.reinit is not None:
+            raise GroupClosed("the group was reinitialized and takes no new messages")
+        return state
+
     @property
     def active(self) -> bool:
         return self._state is not None
@@ -249,12 +257,12 @@ class Group:
 
     def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
         """An application message for the current epoch."""
-        message, state = self._protect(self.state, self._frame(data, authenticated_data))
+        message, state = self._protect(self._open_state(), self._frame(data, authenticated_data))
         self._state = state
         return message
 
     def _propose(self, proposal: Proposal, update_key: tuple[bytes, bytes] | None) -> bytes:
-        state = self.state
+        state = self._open_state()
         content = self._frame(proposal, b"")
         message, state = self._protect(state, content)
         authenticated = self._authenticated_own(state, content)
@@ -277,6 +285,12 @@ class Group:
 
     def propose_remove(self, leaf_index: int) -> bytes:
         return self._propose(Proposal(Remove(leaf_index)), None)
+
+    def propose_reinit(self, new_group_id: bytes, extensions: tuple[Extension, ...] = ()) -> bytes:
+        """Propose closing this group in favour of a new one (RFC 9420 section 11.2)."""
+        state = self.state
+        reinit = ReInit(new_group_id, ProtocolVersion.MLS10, state.suite.suite_id, extensions)
+        return self._propose(Proposal(reinit), None)
 
     def propose_update(self) -> bytes:
         """Propose a fresh leaf encryption key (the signature key stays)."""
@@ -303,7 +317,7 @@ class Group:
     ) -> CommitOutput:
         """Commit the pending proposals plus the given adds and removes. The group moves to
         the next epoch only on ``merge_pending_commit``."""
-        state = self.state
+        state = self._open_state()
         inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
         created = create_commit(
             state,

@@ -19,7 +19,7 @@ from sottovoce.mls._framing_structs import AuthenticatedContent, FramedContent, 
 from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._key_schedule import EpochSecrets, derive_epoch_secrets, external_key_pair
 from sottovoce.mls._proposal_rules import ResolvedProposal
-from sottovoce.mls._proposals import PreSharedKeyID, PSKType
+from sottovoce.mls._proposals import PreSharedKeyID, PSKType, ReInit
 from sottovoce.mls._psk import psk_secret
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._secret_tree import SecretTree
@@ -91,6 +91,8 @@ class GroupState:
     """Resumption PSKs of this and recent epochs, by epoch."""
     update_keys: Mapping[bytes, bytes] = field(default_factory=lambda: MappingProxyType({}))
     """Private keys of leaf nodes this member proposed in Update proposals, by public key."""
+    reinit: ReInit | None = None
+    """Set once a ReInit was committed: the group is then closed for new messages."""
 
     def signature_key(self, content: FramedContent) -> bytes:
         """The key a sender's content must verify with: a member's leaf, or for an external
@@ -187,6 +189,7 @@ class EpochChange:
     psk_secret: bytes
     private_keys: Mapping[int, bytes]
     own_leaf: int
+    reinit: ReInit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,7 @@ def advance(
         interim_transcript_hash=interim_transcript_hash(suite, confirmed, tag),
         confirmation_tag=tag,
         resumption_psks=MappingProxyType(psks),
+        reinit=change.reinit,
     )
     return new, tag
 

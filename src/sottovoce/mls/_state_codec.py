@@ -15,7 +15,7 @@ from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._group_state import GroupState, PendingProposal
 from sottovoce.mls._key_schedule import EpochSecrets
 from sottovoce.mls._proposal_rules import ResolvedProposal
-from sottovoce.mls._proposals import Proposal
+from sottovoce.mls._proposals import Proposal, ReInit
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._secret_tree import SecretTree
 from sottovoce.mls._suite import get_suite
@@ -76,6 +76,7 @@ def encode_state(state: GroupState) -> bytes:
     w.vector(state.pending, _write_pending)
     w.vector(sorted(state.resumption_psks.items()), _write_int_key)
     w.vector(sorted(state.update_keys.items()), _write_bytes_pair)
+    w.optional(state.reinit, lambda w, reinit: reinit.encode(w))
     return w.bytes()
 
 
@@ -98,6 +99,7 @@ def _read_state(r: Reader) -> GroupState:
     pending = tuple(r.vector(_read_pending))
     resumption_psks = dict(r.vector(_read_int_key))
     update_keys = dict(r.vector(_read_bytes_pair))
+    reinit = r.optional(ReInit.decode)
     if tree.leaf(own_leaf) is None or context.cipher_suite != suite.suite_id:
         raise DecodeError("saved group state is inconsistent")
     return GroupState(
@@ -114,6 +116,7 @@ def _read_state(r: Reader) -> GroupState:
         pending=pending,
         resumption_psks=MappingProxyType(resumption_psks),
         update_keys=MappingProxyType(update_keys),
+        reinit=reinit,
     )
 
 

@@ -77,3 +77,7 @@ class InvalidLeafNode(ValidationError):
 
 class NotAMember(MLSError):
     """This member was removed from the group: it can no longer send or read."""
+
+
+class GroupClosed(MLSError):
+    """A ReInit was committed: this group takes no new messages; continue in the new group."""
