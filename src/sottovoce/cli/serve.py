@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sottovoce.cli.options import SubParsers
 
 log = structlog.get_logger("sottovoce.serve")
+# Process managers (and the test harness) wait about 10 s before SIGKILL.
+SHUTDOWN_TIMEOUT = 6.0
 
 
 def register(subparsers: SubParsers) -> None:
@@ -109,7 +111,9 @@ async def serve(config: Config) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_store(config.database_url)
     try:
-        runner = web.AppRunner(create_app(config, store), access_log=None)
+        runner = web.AppRunner(
+            create_app(config, store), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, config.host, config.port)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from sottovoce.bus.base import Bus
@@ -78,5 +82,13 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     async def close_sockets(app: web.Application) -> None:
         await gateway.shutdown()
 
+    async def sweep_revocations(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(gateway.watch_revocations())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.on_shutdown.append(close_sockets)
+    app.cleanup_ctx.append(sweep_revocations)
     return app

@@ -7,13 +7,15 @@ this module moves frames between them and the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import defaultdict
 from typing import Any
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from sottovoce.bus.base import Bus, Ephemeral
+from sottovoce.bus.base import Bus, DevicesRevoked, Ephemeral
 from sottovoce.core.errors import (
     BadRequest,
     DeviceRevoked,
@@ -63,6 +65,9 @@ AUTH_TIMEOUT = 10.0
 HEARTBEAT = 30
 REPLAY_PAGE = 500
 SHUTDOWN_GRACE = 5.0
+REVOCATION_SWEEP = 10.0
+# How long a close waits for the peer's reply; keeps SIGTERM-to-exit short.
+CLOSE_TIMEOUT = 3.0
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
 
@@ -87,47 +92,76 @@ class Gateway:
         self._rooms = rooms
         self._mailbox = mailbox
         self._metrics = metrics
-        self._sockets: set[web.WebSocketResponse] = set()
+        self._auth_waits: set[asyncio.Future[WSMessage]] = set()
+        self._shutting_down = False
         self._handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME)
+        ws = web.WebSocketResponse(
+            heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME, timeout=CLOSE_TIMEOUT
+        )
         await ws.prepare(request)
         handler = asyncio.current_task()
         assert handler is not None
-        self._sockets.add(ws)
         self._handlers.add(handler)
         try:
             auth = await self._handshake(ws)
             if auth is not None:
                 await self._serve(ws, *auth)
         finally:
-            self._sockets.discard(ws)
             self._handlers.discard(handler)
         return ws
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Close every socket with 1001 so clients reconnect elsewhere and resume."""
-        authenticated = {conn.ws for conn in self._hub.connections()}
+        self._shutting_down = True
+        for receiving in self._auth_waits:
+            receiving.cancel()
         for conn in self._hub.connections():
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
-        await asyncio.gather(
-            *(
-                ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
-                for ws in self._sockets - authenticated
-            ),
-            return_exceptions=True,
-        )
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=grace)
 
+    async def watch_revocations(self, interval: float = REVOCATION_SWEEP) -> None:
+        """Close sockets of devices revoked by another process, such as ``sotto admin disable``
+        (revocations made through this node's API close them at once via the bus)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._close_revoked()
+            except Exception:
+                log.exception("revocation_sweep_failed")
+
+    async def _close_revoked(self) -> None:
+        connected: defaultdict[str, set[str]] = defaultdict(set)
+        for conn in self._hub.connections():
+            connected[conn.user_id].add(conn.device_id)
+        revoked: list[str] = []
+        for user, devices in connected.items():
+            active = {device.device_id for device in await self._store.list_devices(user)}
+            revoked.extend(devices - active)
+        if revoked:
+            self._hub.on_notification(DevicesRevoked(tuple(revoked)))
+
     async def _handshake(self, ws: web.WebSocketResponse) -> tuple[Auth, str, str] | None:
+        # A separate task so that shutdown can cancel the wait: closing a socket from another
+        # task while it is inside receive() would cut it without a close code.
+        receiving = asyncio.ensure_future(ws.receive())
+        self._auth_waits.add(receiving)
         try:
-            async with asyncio.timeout(AUTH_TIMEOUT):
-                msg = await ws.receive()
-        except TimeoutError:
-            await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"no auth frame within 10 s")
+            await asyncio.wait({receiving}, timeout=AUTH_TIMEOUT)
+        finally:
+            self._auth_waits.discard(receiving)
+        if not receiving.done() or receiving.cancelled():
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiving
+            if self._shutting_down:
+                await ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
+            else:
+                await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"no auth frame within 10 s")
             return None
+        msg = receiving.result()
         if msg.type is WSMsgType.BINARY:
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames refused")
             return None
@@ -160,6 +194,8 @@ class Gateway:
     async def _serve(self, ws: web.WebSocketResponse, auth: Auth, user: str, device: str) -> None:
         conn = Connection(ws, user, device)
         joined = await self._joined_rooms(user)
+        if self._shutting_down:
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
         # Registered before replay reads the store, so nothing committed from now on is missed;
         # the connection's cursors drop what the replay already sent.
         self._hub.add(conn, joined)
