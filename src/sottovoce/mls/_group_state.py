@@ -116,6 +116,9 @@ class GroupState:
         return external_key_pair(self.suite, self.secrets.external_secret)[0]
 
     def with_pending(self, ref: bytes, proposal: ResolvedProposal) -> GroupState:
+        """Remember a proposal; one already held (e.g. an own proposal echoed back) is kept once."""
+        if any(p.ref == ref for p in self.pending):
+            return self
         return replace(self, pending=(*self.pending, PendingProposal(ref, proposal)))
 
     def resolve(self, ref: bytes) -> ResolvedProposal:
