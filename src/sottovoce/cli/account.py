@@ -1,0 +1,126 @@
+"""``sotto register``, ``login``, ``logout`` and ``devices``: accounts and this session."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from typing import TYPE_CHECKING
+
+from sottovoce.cli.context import Context, UsageError, client_command
+from sottovoce.cli.output import device_document, device_line, emit, session_document
+from sottovoce.client.records import Session
+
+if TYPE_CHECKING:
+    from sottovoce.cli.options import SubParsers
+
+
+def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
+    signup = subparsers.add_parser(
+        "register",
+        parents=[common],
+        help="create an account and sign this machine in",
+        description="Create an account on the server and keep the new session in the profile. "
+        "The password (8 to 1024 characters) is asked for twice, or read from stdin.",
+    )
+    signup.add_argument("name", help="username: 1-64 characters of a-z 0-9 . _ = -")
+    signup.add_argument(
+        "--invite-code", metavar="CODE", help="needed when the server runs --registration invite"
+    )
+    _device_name_option(signup)
+    signup.set_defaults(func=client_command(register_account))
+
+    login = subparsers.add_parser(
+        "login",
+        parents=[common],
+        help="sign this machine in",
+        description="Sign in and keep the session (a new device) in the profile.",
+    )
+    login.add_argument("name", nargs="?", help="username (default: the profile's current account)")
+    _device_name_option(login)
+    login.set_defaults(func=client_command(log_in))
+
+    logout = subparsers.add_parser(
+        "logout",
+        parents=[common],
+        help="sign this device out",
+        description="Revoke this device on the server and delete the profile's session.",
+    )
+    logout.set_defaults(func=client_command(log_out))
+
+    devices = subparsers.add_parser(
+        "devices",
+        parents=[common],
+        help="list your devices, or revoke one",
+        description="List the account's signed-in devices; 'sotto devices revoke ID' signs one "
+        "out and closes its live connections.",
+    )
+    devices.set_defaults(func=client_command(list_devices))
+    actions = devices.add_subparsers(metavar="ACTION")
+    revoke = actions.add_parser(
+        "revoke", parents=[common], help="sign one device out", description="Revoke a device."
+    )
+    revoke.add_argument("device_id", metavar="DEVICE_ID", help="as listed by 'sotto devices'")
+    revoke.set_defaults(func=client_command(revoke_device))
+
+
+def _device_name_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device-name",
+        metavar="NAME",
+        help="how this device appears in 'sotto devices' (default: sotto on <host name>)",
+    )
+
+
+def _device_name(ctx: Context) -> str:
+    return str(ctx.args.device_name or f"sotto on {platform.node() or 'this machine'}")
+
+
+def _signed_in(ctx: Context, session: Session) -> None:
+    emit(
+        ctx.json,
+        session_document(ctx.profile.server, session),
+        f"signed in as {session.user_id} (device {session.device_id})",
+    )
+
+
+async def register_account(ctx: Context) -> None:
+    password = ctx.password(f"Password for {ctx.args.name}: ", confirm=True)
+    session = await ctx.client.register(
+        ctx.args.name,
+        password,
+        invite_code=ctx.args.invite_code,
+        device_name=_device_name(ctx),
+    )
+    _signed_in(ctx, session)
+
+
+async def log_in(ctx: Context) -> None:
+    name = ctx.args.name
+    if name is None:
+        current = ctx.client.session
+        if current is None:
+            raise UsageError("give a NAME: this profile has no account yet")
+        name = current.user_id.partition(":")[0].lstrip("@")
+    password = ctx.password(f"Password for {name}: ")
+    _signed_in(ctx, await ctx.client.login(name, password, device_name=_device_name(ctx)))
+
+
+async def log_out(ctx: Context) -> None:
+    session = ctx.session()
+    await ctx.client.logout()
+    ctx.profile.forget()
+    emit(ctx.json, {"logged_out": session.device_id}, f"signed out device {session.device_id}")
+
+
+async def list_devices(ctx: Context) -> None:
+    ctx.session()
+    devices = await ctx.client.devices()
+    text = "\n".join(device_line(d) for d in devices) or "no devices"
+    emit(ctx.json, {"devices": [device_document(d) for d in devices]}, text)
+
+
+async def revoke_device(ctx: Context) -> None:
+    ctx.session()
+    await ctx.client.revoke_device(ctx.args.device_id)
+    device = ctx.args.device_id
+    emit(ctx.json, {"revoked": device}, f"revoked device {device}")

@@ -1,0 +1,118 @@
+"""``sotto room ...``: create, list, invite, join, leave, kick and change roles."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from sottovoce.cli.context import Context, client_command
+from sottovoce.cli.output import emit, event_document, room_document, room_line
+from sottovoce.core.models import Event, Role, RoomKind
+
+if TYPE_CHECKING:
+    from sottovoce.cli.options import SubParsers
+
+ROOM_HELP = "room id (!…:server) or the name of a room you are in or invited to"
+USER_HELP = "bob (meaning @bob on your server) or a full @bob:server"
+
+
+def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
+    room = subparsers.add_parser(
+        "room",
+        parents=[common],
+        help="create, list and manage rooms",
+        description="Create rooms, list them and manage who is in them.",
+    )
+    actions = room.add_subparsers(dest="room_action", metavar="ACTION", required=True)
+
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="create a room",
+        description="Create a group room (you are its owner), or a direct room with one user.",
+    )
+    create.add_argument("--name", required=True, help="room name, 1-128 characters")
+    create.add_argument(
+        "--direct", metavar="USER", help=f"make a direct room with this user ({USER_HELP})"
+    )
+    create.set_defaults(func=client_command(create_room))
+
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="list your rooms",
+        description="List the rooms you are joined to or invited to.",
+    )
+    listing.set_defaults(func=client_command(list_rooms))
+
+    for name, summary, handler, with_user in (
+        ("invite", "invite a user", invite, True),
+        ("join", "accept an invitation", join, False),
+        ("leave", "leave a room", leave, False),
+        ("kick", "remove a member (owner and admins)", kick, True),
+    ):
+        action = actions.add_parser(name, parents=[common], help=summary, description=summary)
+        action.add_argument("room", metavar="ROOM", help=ROOM_HELP)
+        if with_user:
+            action.add_argument("user", metavar="USER", help=USER_HELP)
+        action.set_defaults(func=client_command(handler))
+
+    role = actions.add_parser(
+        "role",
+        parents=[common],
+        help="make a member an admin or a plain member (owner only)",
+        description="Change a member's role; only the room's owner may.",
+    )
+    role.add_argument("room", metavar="ROOM", help=ROOM_HELP)
+    role.add_argument("user", metavar="USER", help=USER_HELP)
+    role.add_argument("role", choices=[Role.ADMIN.value, Role.MEMBER.value], help="the new role")
+    role.set_defaults(func=client_command(set_role))
+
+
+async def create_room(ctx: Context) -> None:
+    ctx.session()
+    args = ctx.args
+    if args.direct:
+        room = await ctx.client.create_room(
+            args.name, kind=RoomKind.DIRECT, invite=[ctx.user_id(args.direct)]
+        )
+    else:
+        room = await ctx.client.create_room(args.name)
+    emit(ctx.json, room_document(room), room.room_id)
+
+
+async def list_rooms(ctx: Context) -> None:
+    me = ctx.session().user_id
+    rooms = await ctx.client.rooms()
+    text = "\n".join(room_line(r, me) for r in rooms) or "no rooms"
+    emit(ctx.json, {"rooms": [room_document(r) for r in rooms]}, text)
+
+
+def _done(ctx: Context, event: Event, text: str) -> None:
+    emit(ctx.json, event_document(event), text)
+
+
+async def invite(ctx: Context) -> None:
+    room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
+    _done(ctx, await ctx.client.invite(room_id, user), f"invited {user} to {room_id}")
+
+
+async def join(ctx: Context) -> None:
+    room_id = await ctx.room_id(ctx.args.room)
+    _done(ctx, await ctx.client.join(room_id), f"joined {room_id}")
+
+
+async def leave(ctx: Context) -> None:
+    room_id = await ctx.room_id(ctx.args.room)
+    _done(ctx, await ctx.client.leave(room_id), f"left {room_id}")
+
+
+async def kick(ctx: Context) -> None:
+    room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
+    _done(ctx, await ctx.client.kick(room_id, user), f"removed {user} from {room_id}")
+
+
+async def set_role(ctx: Context) -> None:
+    room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
+    role = Role(ctx.args.role)
+    _done(ctx, await ctx.client.set_role(room_id, user, role), f"{user} is now {role.value}")
