@@ -8,6 +8,7 @@ application confirms the delivery service accepted them (``merge_pending_commit`
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -37,7 +38,17 @@ from sottovoce.mls._join import create_group, join_external, join_from_welcome
 from sottovoce.mls._key_package import KeyPackage, KeyPackageBundle
 from sottovoce.mls._key_schedule import export_secret
 from sottovoce.mls._proposal_rules import ResolvedProposal
-from sottovoce.mls._proposals import Add, Proposal, ReInit, Remove, Update
+from sottovoce.mls._proposals import (
+    Add,
+    GroupContextExtensions,
+    PreSharedKey,
+    PreSharedKeyID,
+    Proposal,
+    PSKType,
+    ReInit,
+    Remove,
+    Update,
+)
 from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._state_codec import decode_state, encode_state
@@ -286,6 +297,18 @@ class Group:
     def propose_remove(self, leaf_index: int) -> bytes:
         return self._propose(Proposal(Remove(leaf_index)), None)
 
+    def _external_psk(self, psk_id: bytes) -> Proposal:
+        nonce = secrets.token_bytes(self.state.suite.hash_len)
+        return Proposal(PreSharedKey(PreSharedKeyID(PSKType.EXTERNAL, nonce, psk_id=psk_id)))
+
+    def propose_external_psk(self, psk_id: bytes) -> bytes:
+        """Propose mixing an external PSK, known to every member's config, into the next epoch."""
+        return self._propose(self._external_psk(psk_id), None)
+
+    def propose_extensions(self, extensions: tuple[Extension, ...]) -> bytes:
+        """Propose replacing the group's extensions; every member must support them."""
+        return self._propose(Proposal(GroupContextExtensions(extensions)), None)
+
     def propose_reinit(self, new_group_id: bytes, extensions: tuple[Extension, ...] = ()) -> bytes:
         """Propose closing this group in favour of a new one (RFC 9420 section 11.2)."""
         state = self.state
@@ -312,13 +335,19 @@ class Group:
         *,
         add: Sequence[KeyPackage] = (),
         remove: Sequence[int] = (),
+        external_psks: Sequence[bytes] = (),
+        extensions: tuple[Extension, ...] | None = None,
         with_path: bool = True,
         authenticated_data: bytes = b"",
     ) -> CommitOutput:
-        """Commit the pending proposals plus the given adds and removes. The group moves to
-        the next epoch only on ``merge_pending_commit``."""
+        """Commit the pending proposals plus the given adds, removes, external PSKs (by id,
+        known to the config) and new group extensions. The group moves to the next epoch only
+        on ``merge_pending_commit``."""
         state = self._open_state()
         inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
+        inline += [self._external_psk(psk_id) for psk_id in external_psks]
+        if extensions is not None:
+            inline.append(Proposal(GroupContextExtensions(extensions)))
         created = create_commit(
             state,
             self._config,
