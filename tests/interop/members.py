@@ -113,8 +113,9 @@ class PyMember:
     def export(self, label: bytes, context: bytes, length: int) -> bytes:
         return self.group.export_secret(label, context, length)
 
-    def _commit(self, add: Sequence[bytes], remove: list[int]) -> CommitOut:
-        out = self.group.commit(add=[_decode_key_package(kp) for kp in add], remove=remove)
+    def _commit(self, add: Sequence[bytes], remove: list[int], with_path: bool = True) -> CommitOut:
+        key_packages = [_decode_key_package(kp) for kp in add]
+        out = self.group.commit(add=key_packages, remove=remove, with_path=with_path)
         # The delivery service accepts every commit in these tests.
         self.group.merge_pending_commit()
         return CommitOut(out.message, out.welcome, serialize(self.group.state.tree))
@@ -122,6 +123,9 @@ class PyMember:
     def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut:
         # The Python library always puts the ratchet tree in the Welcome.
         return self._commit(key_packages, [])
+
+    def add_without_path(self, key_packages: list[bytes]) -> CommitOut:
+        return self._commit(key_packages, [], with_path=False)
 
     def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut:
         return self._commit(add, leaves)
