@@ -27,7 +27,7 @@ class Ephemeral:
     """An already rendered typing, receipt or presence frame for the given users' connections."""
 
     recipients: tuple[str, ...]
-    frame: str
+    frame: bytes
     exclude_device: str | None = None
 
 

@@ -2,7 +2,7 @@
 
 ``decode_frame`` turns the text of one frame into a typed value or raises the error of
 core/errors.py that the gateway sends back; the ``*_frame`` functions render server frames to the
-exact text that goes on the wire, so a fan-out can render once and send the same string to all.
+exact UTF-8 bytes that go on the wire, so a fan-out can render once and send the same string to all.
 """
 
 from __future__ import annotations
@@ -171,17 +171,18 @@ def decode_frame(data: str | bytes) -> ClientFrame:
 # Server frames --------------------------------------------------------------------------------
 
 
-def _dump(frame: dict[str, object]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+def _dump(frame: dict[str, object]) -> bytes:
+    # Bytes, so that a fan-out encodes once and every recipient's socket sends the same buffer.
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def ready_frame(user_id: str, device_id: str, heartbeat: int) -> str:
+def ready_frame(user_id: str, device_id: str, heartbeat: int) -> bytes:
     return _dump(
         {"type": "ready", "user_id": user_id, "device_id": device_id, "heartbeat": heartbeat}
     )
 
 
-def ack_frame(request: str, event: Event, duplicate: bool) -> str:
+def ack_frame(request: str, event: Event, duplicate: bool) -> bytes:
     return _dump(
         {
             "type": "ack",
@@ -194,29 +195,29 @@ def ack_frame(request: str, event: Event, duplicate: bool) -> str:
     )
 
 
-def event_frame(event: Event) -> str:
+def event_frame(event: Event) -> bytes:
     return _dump({"type": "event", "event": event_json(event)})
 
 
-def typing_frame(room_id: str, user_id: str, typing: bool) -> str:
+def typing_frame(room_id: str, user_id: str, typing: bool) -> bytes:
     return _dump({"type": "typing", "room_id": room_id, "user_id": user_id, "typing": typing})
 
 
-def receipt_frame(room_id: str, user_id: str, seq: int) -> str:
+def receipt_frame(room_id: str, user_id: str, seq: int) -> bytes:
     return _dump({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": seq})
 
 
-def presence_frame(user_id: str, status: str) -> str:
+def presence_frame(user_id: str, status: str) -> bytes:
     return _dump({"type": "presence", "user_id": user_id, "status": status})
 
 
-def mail_frame(mail: Mail) -> str:
+def mail_frame(mail: Mail) -> bytes:
     return _dump({"type": "mail", "mail": mail_json(mail)})
 
 
-def pong_frame(request: str) -> str:
+def pong_frame(request: str) -> bytes:
     return _dump({"type": "pong", "id": request})
 
 
-def error_frame(request: str | None, error: SottoError) -> str:
+def error_frame(request: str | None, error: SottoError) -> bytes:
     return _dump({"type": "error", "id": request, **error.to_dict()})

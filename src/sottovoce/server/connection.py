@@ -12,7 +12,7 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from sottovoce.core.ratelimit import TokenBucket
 
@@ -32,7 +32,7 @@ CLOSE_TOO_SLOW = 4009
 class Outbound:
     """A rendered frame; room events also carry ``room_id``/``seq`` and mail its ``mail_id``."""
 
-    frame: str
+    frame: bytes
     room_id: str | None = None
     seq: int = 0
     mail_id: int = 0
@@ -93,7 +93,7 @@ class Connection:
     async def send_now(self, item: Outbound) -> None:
         """Send directly, bypassing the queue: for the replay, before ``start_writer``."""
         if self._fresh(item):
-            await self.ws.send_str(item.frame)
+            await self.ws.send_frame(item.frame, WSMsgType.TEXT)
 
     def _fresh(self, item: Outbound) -> bool:
         if item.room_id is not None:
@@ -117,7 +117,7 @@ class Connection:
                 while self._queue:
                     item = self._queue.popleft()
                     if self._fresh(item):
-                        await self.ws.send_str(item.frame)
+                        await self.ws.send_frame(item.frame, WSMsgType.TEXT)
                 if self.closing:
                     return
 

@@ -98,7 +98,11 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
-            heartbeat=HEARTBEAT, max_msg_size=MAX_FRAME, timeout=CLOSE_TIMEOUT
+            heartbeat=HEARTBEAT,
+            max_msg_size=MAX_FRAME,
+            timeout=CLOSE_TIMEOUT,
+            # Ciphertext does not compress; deflate per recipient would only burn CPU.
+            compress=False,
         )
         await ws.prepare(request)
         handler = asyncio.current_task()
@@ -202,7 +206,7 @@ class Gateway:
         self._metrics.connections.inc()
         log.info("ws_connected", user_id=user, device_id=device)
         try:
-            await ws.send_str(ready_frame(user, device, HEARTBEAT))
+            await ws.send_frame(ready_frame(user, device, HEARTBEAT), WSMsgType.TEXT)
             await self._replay(conn, auth.since, set(joined))
             if not conn.closing:
                 conn.start_writer()
