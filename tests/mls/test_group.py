@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sottovoce.mls._group import ApplicationMessage, CommitApplied, Group, ProposalReceived
+from sottovoce.mls._key_package import create_key_package
+from sottovoce.mls._tree_structs import Credential
 from tests.mls.group_helpers import (
+    LIFETIME,
+    SUITE,
     add_members,
     assert_same_epoch,
     bundle,
@@ -99,3 +103,18 @@ def test_exported_secrets_differ_by_label_and_epoch() -> None:
     assert first != alice.export_secret(b"b", b"", 32)
     commit_and_deliver(bob, [alice])
     assert alice.export_secret(b"a", b"", 32) != first
+
+
+def test_member_who_lost_its_state_rejoins_externally_replacing_its_old_leaf() -> None:
+    alice = new_group()
+    (bob,) = add_members(alice, [], ["bob"])
+    old_leaf = bob.own_leaf
+    signature_priv = bob.state.signature_priv
+    fresh = create_key_package(SUITE, signature_priv, Credential.basic(b"bob"), lifetime=LIFETIME)
+    bob_again, commit = Group.join_external(
+        alice.group_info(), fresh, config(), resync_leaf=old_leaf
+    )
+    result = alice.process(commit)
+    assert isinstance(result, CommitApplied) and result.removed == (old_leaf,)
+    assert_same_epoch([alice, bob_again])
+    assert len(alice.members()) == 2

@@ -275,3 +275,17 @@ def test_welcome_for_another_key_package_is_rejected() -> None:
     assert out.welcome is not None
     with pytest.raises(InvalidWelcome):
         Group.join(out.welcome, bundle("mallory"), config())
+
+
+def test_external_commit_removing_another_member_is_rejected() -> None:
+    alice, _, carol = _three()
+    _, commit = Group.join_external(
+        alice.group_info(), bundle("mallory"), config(), resync_leaf=carol.own_leaf
+    )
+    _rejects(alice, commit, InvalidCommit)
+
+
+def test_external_join_needs_the_external_public_key() -> None:
+    alice, _, _ = _three()
+    with pytest.raises(InvalidWelcome):
+        Group.join_external(alice.group_info(external_pub=False), bundle("dave"), config())

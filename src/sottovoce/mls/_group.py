@@ -152,10 +152,16 @@ class Group:
 
     @classmethod
     def join_external(
-        cls, group_info_message: bytes, bundle: KeyPackageBundle, config: GroupConfig
+        cls,
+        group_info_message: bytes,
+        bundle: KeyPackageBundle,
+        config: GroupConfig,
+        *,
+        resync_leaf: int | None = None,
     ) -> tuple[Group, bytes]:
         """Join by external commit; returns the group and the commit to send. The group is
-        usable once the delivery service accepted that commit."""
+        usable once the delivery service accepted that commit. ``resync_leaf`` is this
+        client's old leaf, to replace (e.g. after losing its state)."""
         message = decode_all(group_info_message, MLSMessage.decode)
         if not isinstance(message.body, GroupInfo):
             raise DecodeError("expected a GroupInfo message")
@@ -164,6 +170,7 @@ class Group:
             bundle.key_package.leaf_node,
             signature_priv=bundle.signature_priv,
             config=config,
+            resync_leaf=resync_leaf,
         )
         state = joined.state
         content = joined.authenticated
