@@ -7,22 +7,25 @@ Each member sends its handshake messages in one wire format, fixed when it joins
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sottovoce.mls._codec import decode_all, serialize
-from sottovoce.mls._framing_structs import MLSMessage
-from sottovoce.mls._group import ApplicationMessage, CommitApplied, Group
-from sottovoce.mls._group_state import GroupConfig, accept_any_credential
-from sottovoce.mls._key_package import KeyPackage, KeyPackageBundle, create_key_package
-from sottovoce.mls._suite import get_suite
-from sottovoce.mls._tree_structs import Credential, Lifetime
+from sottovoce.mls import (
+    ApplicationMessage,
+    CommitApplied,
+    Group,
+    GroupConfig,
+    KeyPackageBundle,
+    accept_any_credential,
+    generate_key_package,
+    key_package_message,
+    parse_key_package,
+)
+from sottovoce.mls._codec import serialize
 from tests.interop.ts_driver import TsMls
 
 Implementation = Literal["python", "ts-mls"]
-SUITE_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +77,9 @@ class Candidate(Protocol):
 
 # -- Python ------------------------------------------------------------------------------------
 
-_SUITE = get_suite(SUITE_ID)
-
 
 def _config(public: bool) -> GroupConfig:
     return GroupConfig(accept_any_credential, encrypt_handshake=not public)
-
-
-def _decode_key_package(data: bytes) -> KeyPackage:
-    body = decode_all(data, MLSMessage.decode).body
-    assert isinstance(body, KeyPackage), f"expected a KeyPackage, got {type(body).__name__}"
-    return body
 
 
 class PyMember:
@@ -114,10 +109,12 @@ class PyMember:
         return self.group.export_secret(label, context, length)
 
     def _commit(self, add: Sequence[bytes], remove: list[int], with_path: bool = True) -> CommitOut:
-        key_packages = [_decode_key_package(kp) for kp in add]
+        key_packages = [parse_key_package(kp) for kp in add]
         out = self.group.commit(add=key_packages, remove=remove, with_path=with_path)
         # The delivery service accepts every commit in these tests.
         self.group.merge_pending_commit()
+        # The public API has no ratchet-tree export yet; joiners given the tree out of band
+        # need it, so it is read from the group state.
         return CommitOut(out.message, out.welcome, serialize(self.group.state.tree))
 
     def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut:
@@ -149,15 +146,8 @@ class PyCandidate:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        signature_priv, _ = _SUITE.generate_signature_key_pair()
-        now = int(time.time())
-        self.bundle: KeyPackageBundle = create_key_package(
-            _SUITE,
-            signature_priv,
-            Credential.basic(name.encode()),
-            lifetime=Lifetime(now - 3600, now + 30 * 86400),
-        )
-        self.key_package = serialize(MLSMessage(self.bundle.key_package))
+        self.bundle: KeyPackageBundle = generate_key_package(name.encode())
+        self.key_package = key_package_message(self.bundle)
 
     def create_group(self, group_id: bytes, *, public: bool) -> PyMember:
         return PyMember(self.name, Group.create(group_id, self.bundle, _config(public)), public)
