@@ -7,6 +7,7 @@ import pytest
 from sottovoce.mls._group import ApplicationMessage, CommitApplied, Group, ProposalReceived
 from sottovoce.mls._key_package import create_key_package
 from sottovoce.mls._tree_structs import Credential
+from sottovoce.mls.errors import WrongEpoch
 from tests.mls.group_helpers import (
     LIFETIME,
     SUITE,
@@ -118,3 +119,27 @@ def test_member_who_lost_its_state_rejoins_externally_replacing_its_old_leaf() -
     assert isinstance(result, CommitApplied) and result.removed == (old_leaf,)
     assert_same_epoch([alice, bob_again])
     assert len(alice.members()) == 2
+
+
+def test_own_commit_coming_back_from_the_delivery_service_is_merged() -> None:
+    alice = new_group()
+    (bob,) = add_members(alice, [], ["bob"])
+    out = alice.commit()
+    result = alice.process(out.message)
+    assert isinstance(result, CommitApplied) and not result.removed_self
+    bob.process(out.message)
+    assert_same_epoch([alice, bob])
+
+
+def test_losing_a_commit_race_drops_the_own_pending_commit() -> None:
+    alice = new_group()
+    (bob,) = add_members(alice, [], ["bob"])
+    losing = alice.commit()
+    winning = bob.commit()
+    bob.process(winning.message)
+    alice.process(winning.message)
+    assert_same_epoch([alice, bob])
+    before = alice.state
+    with pytest.raises(WrongEpoch):
+        alice.process(losing.message)
+    assert alice.state is before

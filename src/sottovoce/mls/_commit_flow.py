@@ -40,7 +40,7 @@ from sottovoce.mls._proposal_rules import (
     apply_proposals,
     required_capabilities,
 )
-from sottovoce.mls._proposals import Proposal, ProposalOrRef, Remove
+from sottovoce.mls._proposals import Proposal, ProposalOrRef
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._tree_structs import Extension, UpdatePath
 from sottovoce.mls._treekem import (
@@ -126,9 +126,7 @@ def receive_commit(
         raise InvalidCommit("an own commit is merged from the pending commit, not received")
     resolved = _resolve(state, commit, committer)
     applied = apply_proposals(suite, state.context, state.tree, resolved, committer, config.clock())
-    removed = tuple(
-        p.proposal.body.removed for p in resolved if isinstance(p.proposal.body, Remove)
-    )
+    removed = applied.removed
     path = commit.path
     if path is None and (
         applied.path_required or committer.sender_type is SenderType.NEW_MEMBER_COMMIT
@@ -199,6 +197,8 @@ class CreatedCommit:
     authenticated: AuthenticatedContent
     state: GroupState
     welcome: Welcome | None
+    added: tuple[int, ...]
+    removed: tuple[int, ...]
 
 
 def _welcome_for(
@@ -311,4 +311,5 @@ def create_commit(
     authenticated = dataclasses.replace(
         unconfirmed, auth=dataclasses.replace(unconfirmed.auth, confirmation_tag=tag)
     )
-    return CreatedCommit(authenticated, new_state, _welcome_for(new_state, applied, path_secrets))
+    welcome = _welcome_for(new_state, applied, path_secrets)
+    return CreatedCommit(authenticated, new_state, welcome, added, applied.removed)

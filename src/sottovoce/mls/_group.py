@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sottovoce.mls._codec import decode_all, serialize
-from sottovoce.mls._commit import Commit
 from sottovoce.mls._commit_flow import CreatedCommit, create_commit, receive_commit
 from sottovoce.mls._framing import (
     protect_private,
@@ -106,6 +105,7 @@ class Group:
         self._state: GroupState | None = state
         self._config = config
         self._pending_commit: CreatedCommit | None = None
+        self._pending_commit_message = b""
 
     # -- becoming a member ----------------------------------------------------------------
 
@@ -369,13 +369,21 @@ class Group:
         welcome = None if created.welcome is None else _message_bytes(created.welcome)
         self._state = state
         self._pending_commit = created
+        self._pending_commit_message = message
         return CommitOutput(message, welcome)
 
-    def merge_pending_commit(self) -> None:
-        if self._pending_commit is None:
+    def merge_pending_commit(self) -> CommitApplied:
+        """Move to the epoch of the own commit, once the delivery service accepted it.
+        ``process`` does this too when the commit comes back from the delivery service."""
+        created = self._pending_commit
+        if created is None:
             raise ValidationError("there is no pending commit to merge")
-        self._state = self._pending_commit.state
+        epoch = self.state.context.epoch + 1
+        self._state = created.state
         self._pending_commit = None
+        return CommitApplied(
+            Sender.member(created.state.own_leaf), epoch, created.added, created.removed, False
+        )
 
     def discard_pending_commit(self) -> None:
         self._pending_commit = None
@@ -386,6 +394,8 @@ class Group:
         """Verify and apply one message from the group. Raises, leaving the group unchanged,
         for anything that is not a valid message of the current epoch."""
         state = self.state
+        if self._pending_commit is not None and data == self._pending_commit_message:
+            return self.merge_pending_commit()
         message = decode_all(data, MLSMessage.decode).body
         if isinstance(message, PublicMessage):
             authenticated = unprotect_public(
@@ -417,11 +427,12 @@ class Group:
             resolved = ResolvedProposal(body, content.sender, by_reference=True)
             self._state = state.with_pending(ref, resolved)
             return ProposalReceived(content.sender, body)
-        return self._apply_commit(state, authenticated, body)
+        return self._apply_commit(state, authenticated)
 
     def _apply_commit(
-        self, state: GroupState, authenticated: AuthenticatedContent, commit: Commit
+        self, state: GroupState, authenticated: AuthenticatedContent
     ) -> CommitApplied:
+        # Another member's commit won the epoch: an own pending commit can never apply now.
         received = receive_commit(state, self._config, authenticated)
         self._state = received.state
         self._pending_commit = None

@@ -62,6 +62,7 @@ class AppliedProposals:
     extensions: tuple[Extension, ...]
     added: tuple[tuple[int, KeyPackage], ...]
     """(leaf index, key package) of each new member, in proposal order."""
+    removed: tuple[int, ...]
     psks: tuple[PreSharedKeyID, ...]
     external_init: ExternalInit | None
     reinit: ReInit | None
@@ -192,6 +193,7 @@ def apply_proposals(
         tree=tree,
         extensions=extensions,
         added=tuple(added),
+        removed=tuple(b.removed for b in bodies if isinstance(b, Remove)),
         psks=tuple(b.psk for b in bodies if isinstance(b, PreSharedKey)),
         external_init=next((b for b in bodies if isinstance(b, ExternalInit)), None),
         reinit=next((b for b in bodies if isinstance(b, ReInit)), None),
