@@ -174,3 +174,8 @@ def test_a_joiner_refuses_a_group_with_a_member_of_an_unknown_user() -> None:
 def test_a_plain_credential_without_certificate_is_refused() -> None:
     validate = credential_validator({ALICE: IdentityKeyPair.generate().public}.get)
     assert not validate(Credential.basic(ALICE.encode()), bytes(32))
+
+
+def test_only_an_ed25519_signature_key_can_be_certified() -> None:
+    with pytest.raises(ValueError):
+        issue_device_certificate(IdentityKeyPair.generate(), ALICE, "AAAAAAAAAAAA", bytes(31))
