@@ -143,3 +143,19 @@ def test_losing_a_commit_race_drops_the_own_pending_commit() -> None:
     with pytest.raises(WrongEpoch):
         alice.process(losing.message)
     assert alice.state is before
+
+
+def test_add_proposed_by_one_member_is_committed_by_another_and_the_joiner_gets_in() -> None:
+    alice = new_group()
+    (bob,) = add_members(alice, [], ["bob"])
+    carol_bundle = bundle("carol")
+    alice.process(bob.propose_add(carol_bundle.key_package))
+    dave_bundle = bundle("dave")
+    out = alice.commit(add=[dave_bundle.key_package])
+    alice.merge_pending_commit()
+    result = bob.process(out.message)
+    assert isinstance(result, CommitApplied) and len(result.added) == 2
+    assert out.welcome is not None
+    carol = Group.join(out.welcome, carol_bundle, config())
+    dave = Group.join(out.welcome, dave_bundle, config())
+    assert_same_epoch([alice, bob, carol, dave])

@@ -38,7 +38,12 @@ from sottovoce.mls._key_schedule import (
     epoch_secrets_from_joiner,
     zero_secret,
 )
-from sottovoce.mls._proposal_rules import ResolvedProposal, apply_proposals, required_capabilities
+from sottovoce.mls._proposal_rules import (
+    ResolvedProposal,
+    apply_proposals,
+    check_extensions_supported,
+    required_capabilities,
+)
 from sottovoce.mls._proposals import ExternalInit, Proposal, ProposalOrRef, Remove
 from sottovoce.mls._ratchet_tree import RatchetTree, validate_tree
 from sottovoce.mls._secret_tree import SecretTree
@@ -69,6 +74,7 @@ def create_group(
 ) -> GroupState:
     """A one-member group at epoch 0 (section 11): random init secret, empty transcript."""
     tree = RatchetTree.with_one_leaf(leaf)
+    check_extensions_supported(tree, extensions)
     context = GroupContext(suite.suite_id, group_id, 0, tree.tree_hash(suite), b"", extensions)
     secrets_ = derive_epoch_secrets(
         suite,

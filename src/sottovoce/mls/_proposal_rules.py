@@ -137,7 +137,7 @@ def _check_psk_id(suite: CipherSuite, psk: PreSharedKeyID) -> None:
         raise InvalidProposal("a commit may only use application resumption PSKs")
 
 
-def _check_extensions_supported(tree: RatchetTree, extensions: Sequence[Extension]) -> None:
+def check_extensions_supported(tree: RatchetTree, extensions: Sequence[Extension]) -> None:
     """Every member must support a non-default extension and what the group requires."""
     required = required_capabilities(extensions)
     wanted = {e.extension_type for e in extensions} - _DEFAULT_EXTENSIONS
@@ -169,7 +169,7 @@ def apply_proposals(
     for body in bodies:
         if isinstance(body, GroupContextExtensions):
             extensions = body.extensions
-            _check_extensions_supported(tree, extensions)
+            check_extensions_supported(tree, extensions)
     required = required_capabilities(extensions)
     try:
         for p in proposals:
