@@ -73,6 +73,10 @@ class Connection:
         self._queue.append(item)
         self._wakeup.set()
 
+    def queued(self) -> list[Outbound]:
+        """What waits for the writer, oldest first."""
+        return list(self._queue)
+
     def close(self, code: int, reason: str, *, after_queued: bool = False) -> None:
         """Ask for a close with ``code``; later pushes are ignored.
 
