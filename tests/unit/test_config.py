@@ -50,6 +50,7 @@ def test_empty_environment_values_count_as_unset() -> None:
         ({"access_token_ttl": 0}, {}, "access_token_ttl"),
         ({}, {"port": True}, "port"),
         ({}, {"colour": "blue"}, "colour"),
+        ({"jwt_secret": "too short"}, {}, "jwt_secret"),
     ],
 )
 def test_bad_values_are_refused_naming_the_option(

@@ -103,7 +103,7 @@ def _runner(action: Action) -> Callable[[argparse.Namespace], int]:
             return 2
         try:
             return asyncio.run(_with_store(config, args, action))
-        except (AdminError, SottoError) as exc:
+        except (AdminError, SottoError, OSError) as exc:
             print(f"sotto admin: {exc}", file=sys.stderr)
             return 1
 

@@ -104,7 +104,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"sotto serve: cannot set up the JWT key: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:
+        # Port taken, address not local, database unreachable: say so without a traceback.
+        log.error("cannot_start", error=str(exc))
+        print(f"sotto serve: {exc}", file=sys.stderr)
+        return 1
 
 
 async def serve(config: Config) -> int:

@@ -18,6 +18,7 @@ from sottovoce.core.models import RegistrationMode
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 THIRTY_DAYS = 30 * 24 * 3600
+MIN_SECRET = 32
 
 
 class ConfigError(ValueError):
@@ -96,6 +97,13 @@ def _text(name: str) -> Callable[[object], str]:
     return convert
 
 
+def _secret(value: object) -> str:
+    secret = _text("jwt_secret")(value)
+    if len(secret) < MIN_SECRET:
+        raise ConfigError(f"jwt_secret must be at least {MIN_SECRET} characters long")
+    return secret
+
+
 _FIELDS: dict[str, Callable[[object], Any]] = {
     "host": _text("host"),
     "port": _port,
@@ -103,7 +111,7 @@ _FIELDS: dict[str, Callable[[object], Any]] = {
     "database_url": _text("database_url"),
     "server_name": _text("server_name"),
     "registration": _registration,
-    "jwt_secret": _text("jwt_secret"),
+    "jwt_secret": _secret,
     "access_token_ttl": _positive_int("access_token_ttl"),
     "refresh_token_ttl": _positive_int("refresh_token_ttl"),
     "log_level": _log_level,
