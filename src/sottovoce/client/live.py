@@ -42,6 +42,7 @@ CLOSE_REVOKED = 4003
 # Closes that a reconnect cannot cure: the client itself is at fault.
 FATAL_CLOSES = {1003, 1009, CLOSE_PROTOCOL}
 ACK_TIMEOUT = 10.0
+INBOX = 1024
 HEARTBEAT = 30.0
 
 PageAfter = Callable[[str, int], Awaitable[Page]]
@@ -134,15 +135,44 @@ class EventStream:
         ) as ws:
             auth = {"type": "auth", "token": token, "since": self.cursors.since()}
             await ws.send_str(json.dumps(auth))
+            frames: asyncio.Queue[Json | Exception | None] = asyncio.Queue(INBOX)
+            reader = asyncio.create_task(self._read(ws, frames))
+            try:
+                while isinstance(frame := await frames.get(), dict):
+                    for item in await self._handle(frame):
+                        yield item
+            finally:
+                reader.cancel()
+            if isinstance(frame, Exception):
+                raise frame
+            await self._after_close(ws.close_code, ws.exception(), token)
+
+    async def _read(
+        self, ws: aiohttp.ClientWebSocketResponse, frames: asyncio.Queue[Json | Exception | None]
+    ) -> None:
+        """Read frames as they come, whether or not the consumer is pulling: acks must reach
+        waiting senders at once. The bounded inbox pushes back on the socket when the consumer
+        lags, and the server then closes with 4009 and the stream resumes from its cursors."""
+        end: Exception | None = None
+        try:
             async for message in ws:
                 if message.type is not aiohttp.WSMsgType.TEXT:
                     break
                 frame = _parse(message.data)
-                if frame.get("type") == "ready":
+                kind = frame.get("type")
+                if kind == "ready":
                     self._ws = ws
-                for item in await self._handle(frame):
-                    yield item
-            await self._after_close(ws.close_code, ws.exception(), token)
+                elif kind == "ack":
+                    self._resolve(field_of(frame, "id", str), sent_from_ack(frame))
+                elif kind == "error":
+                    self._reject(frame)
+                else:
+                    await frames.put(frame)
+        except Exception as exc:
+            end = exc
+        finally:
+            self._drop_connection()
+        await frames.put(end)
 
     async def _after_close(self, code: int | None, exc: BaseException | None, token: str) -> None:
         reason = str(exc) if exc else ""
@@ -167,11 +197,7 @@ class EventStream:
             device = self._transport.signed_in().device_id
             mail = mail_from(object_of(frame, "mail"), device)
             return [mail] if self.mail.accept(mail.id) else []
-        if kind == "ack":
-            self._resolve(field_of(frame, "id", str), sent_from_ack(frame))
-        elif kind == "error":
-            self._reject(frame)
-        elif kind == "typing":
+        if kind == "typing":
             return [
                 Typing(
                     field_of(frame, "room_id", str),

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+import aiohttp
+
 from sottovoce.client.backoff import Backoff
 from sottovoce.client.codec import BodyCodec, PlainCodec
 from sottovoce.client.cursor import RoomCursors
@@ -59,6 +61,7 @@ class SottoClient:
 
     Sessions persist through ``store`` when given (tokens rotate on every refresh). Message
     bodies pass through ``codec`` on the way out and in: the place where MLS will plug in.
+    ``http`` is an aiohttp session to use (and leave open) instead of an own one.
     """
 
     def __init__(
@@ -70,10 +73,11 @@ class SottoClient:
         codec: BodyCodec | None = None,
         backoff: Backoff | None = None,
         attempts: int = 6,
+        http: aiohttp.ClientSession | None = None,
     ) -> None:
         self._backoff = backoff or Backoff()
         self._transport = Transport(
-            base_url, session, store=store, backoff=self._backoff, attempts=attempts
+            base_url, session, store=store, backoff=self._backoff, attempts=attempts, http=http
         )
         self._codec: BodyCodec = codec or PlainCodec()
         self._live: EventStream | None = None

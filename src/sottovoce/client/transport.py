@@ -43,6 +43,7 @@ class Transport:
         backoff: Backoff | None = None,
         attempts: int = 6,
         timeout: float = 30.0,
+        http: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session if session is not None else (store.load() if store else None)
@@ -50,13 +51,16 @@ class Transport:
         self._backoff = backoff or Backoff()
         self._attempts = attempts
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
-        self._http: aiohttp.ClientSession | None = None
+        self._http = http
+        # A session handed in (own connector, proxy, source address) belongs to the caller.
+        self._owns_http = http is None
         self._refresh_lock = asyncio.Lock()
 
     @property
     def http(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=self._timeout)
+            self._owns_http = True
         return self._http
 
     @property
@@ -75,7 +79,7 @@ class Transport:
             self._store.save(session)
 
     async def close(self) -> None:
-        if self._http is not None:
+        if self._owns_http and self._http is not None:
             await self._http.close()
 
     async def call(
