@@ -436,11 +436,14 @@ class WebSocket:
     async def wait_type(self, kind: str, timeout: float = FRAME_TIMEOUT) -> JSON:
         return await self.wait_for(lambda f: f.get("type") == kind, timeout)
 
-    async def assert_quiet(self, probe_id: str = "quiet") -> list[JSON]:
-        """Round-trip a ping; return every non-presence frame that arrived before the pong.
+    async def drain(
+        self, probe_id: str = "drain", ignore: frozenset[str] = frozenset()
+    ) -> list[JSON]:
+        """Round-trip a ping; return the frames (but types in ``ignore``) that came before the pong.
 
         The gateway handles a connection's frames in order, so anything it meant to push before
         answering the ping has arrived by then: no sleeping needed to show that nothing came.
+        For a frame caused by another connection, first round-trip a ping on that one too.
         """
         await self.send({"type": "ping", "id": probe_id})
         seen: list[JSON] = []
@@ -448,8 +451,12 @@ class WebSocket:
             frame = await self.recv()
             if frame.get("type") == "pong" and frame.get("id") == probe_id:
                 return seen
-            if frame.get("type") != "presence":
+            if frame.get("type") not in ignore:
                 seen.append(frame)
+
+    async def assert_quiet(self) -> list[JSON]:
+        """``drain``, ignoring presence, which other tests' people may cause at any time."""
+        return await self.drain("quiet", frozenset({"presence"}))
 
     async def close_code(self, timeout: float = FRAME_TIMEOUT) -> int:
         return await recv_close(self.ws, timeout)

@@ -1,0 +1,576 @@
+"""Real-time behaviour over the wire: ephemeral relays, heartbeats, tokens, registration modes,
+idempotent sends, history paging, the device mailbox, operations endpoints and log hygiene.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import PersonFactory, running
+from tests.integration.harness import (
+    JSON,
+    PASSWORD,
+    Person,
+    ServerProcess,
+    WebSocket,
+    b64,
+    call,
+    http_session,
+    open_ws,
+    random_name,
+    recv_close,
+    register,
+    sqlite_url,
+    unb64,
+)
+
+
+def is_type(kind: str, **fields: object) -> Callable[[JSON], bool]:
+    def match(frame: JSON) -> bool:
+        return frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
+
+    return match
+
+
+async def barrier(*sockets: WebSocket) -> None:
+    """Round-trip a ping on each connection in turn, so that whatever the earlier ones caused
+    has been pushed to the later ones' queues."""
+    for ws in sockets:
+        await ws.drain("barrier", frozenset({"presence", "typing", "receipt", "event"}))
+
+
+async def trio_and_outsider(
+    server: ServerProcess, people: PersonFactory
+) -> tuple[str, list[Person], Person, list[WebSocket], WebSocket]:
+    alice, bob, carol, dave = [await people(server) for _ in range(4)]
+    room = await alice.create_room(bob, carol)
+    # Dave shares a different room with Alice: he must still hear nothing about this one.
+    await alice.create_room(dave, name="other")
+    sockets = [await p.connect() for p in (alice, bob, carol)]
+    dave_ws = await dave.connect()
+    await barrier(*sockets, dave_ws)
+    return room, [alice, bob, carol], dave, sockets, dave_ws
+
+
+# Ephemeral relays --------------------------------------------------------------------------
+
+
+async def test_typing_is_relayed_to_the_other_members_only(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    room, (alice, _, _), _, (a_ws, b_ws, c_ws), dave_ws = await trio_and_outsider(
+        shared_server, people
+    )
+    await a_ws.send({"type": "typing", "room_id": room, "typing": True})
+    for ws in (b_ws, c_ws):
+        frame = await ws.wait_for(is_type("typing"))
+        assert frame == {
+            "type": "typing",
+            "room_id": room,
+            "user_id": alice.user_id,
+            "typing": True,
+        }
+    await a_ws.send({"type": "typing", "room_id": room, "typing": False})
+    frame = await b_ws.wait_for(is_type("typing"))
+    assert frame["typing"] is False
+    await barrier(a_ws)
+    assert await a_ws.assert_quiet() == [], "the typist hears their own typing"
+    assert await dave_ws.assert_quiet() == [], "a non-member hears typing"
+
+
+async def test_receipts_are_relayed_to_the_other_members_only(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    room, (alice, bob, _), _, (a_ws, b_ws, c_ws), dave_ws = await trio_and_outsider(
+        shared_server, people
+    )
+    sent = await alice.send(room, b"read me")
+    seq = sent["event"]["seq"]
+    await b_ws.send({"type": "receipt", "room_id": room, "seq": seq})
+    for ws in (a_ws, c_ws):
+        frame = await ws.wait_for(
+            is_type("receipt"),
+            skip=lambda f: f["type"] in {"presence", "event"},
+        )
+        assert frame == {"type": "receipt", "room_id": room, "user_id": bob.user_id, "seq": seq}
+    await barrier(b_ws)
+    leaked = [f for f in await dave_ws.assert_quiet() if f["type"] == "receipt"]
+    assert leaked == [], "a non-member sees receipts"
+
+
+async def test_presence_reaches_people_sharing_a_room_only(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob, eve = [await people(shared_server) for _ in range(3)]
+    await alice.create_room(bob)
+    b_ws, e_ws = await bob.connect(), await eve.connect()
+    a_ws = await alice.connect()
+    await a_ws.send({"type": "presence", "status": "away"})
+    frame = await b_ws.wait_for(
+        is_type("presence", user_id=alice.user_id, status="away"),
+        skip=lambda f: f["type"] == "presence",
+    )
+    assert frame == {"type": "presence", "user_id": alice.user_id, "status": "away"}
+    await barrier(a_ws)
+    heard = await e_ws.drain("eve")
+    assert [f for f in heard if f.get("user_id") == alice.user_id] == [], heard
+    await a_ws.close()
+    await b_ws.wait_for(
+        is_type("presence", user_id=alice.user_id, status="offline"),
+        skip=lambda f: f["type"] == "presence",
+    )
+
+
+async def test_ping_is_answered_with_pong_and_ready_announces_the_heartbeat(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    ws = await person.connect()
+    assert ws.ready == {
+        "type": "ready",
+        "user_id": person.user_id,
+        "device_id": person.device_id,
+        "heartbeat": 30,
+    }
+    for request_id in ("1", "a" * 64):
+        await ws.send({"type": "ping", "id": request_id})
+        assert await ws.wait_type("pong") == {"type": "pong", "id": request_id}
+
+
+async def test_invited_user_hears_the_invite_live(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room()
+    b_ws = await bob.connect()
+    (await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})).expect(200)
+    frame = await b_ws.wait_type("event")
+    event = frame["event"]
+    assert (event["room_id"], event["kind"]) == (room, "member")
+    body = json.loads(unb64(event["body"]))
+    assert (body["action"], body["target"]) == ("invite", bob.user_id)
+
+
+# Tokens -------------------------------------------------------------------------------------
+
+
+async def refresh(person: Person, refresh_token: str) -> tuple[int, str | None, JSON]:
+    reply = await call(
+        person.http,
+        "POST",
+        f"{person.server.api_url}/refresh",
+        json_body={"refresh_token": refresh_token},
+    )
+    return reply.status, reply.code, reply.body
+
+
+async def test_refresh_rotates_the_refresh_token(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    status, _, first = await refresh(person, person.session["refresh_token"])
+    assert status == 200, first
+    assert set(first) >= {"user_id", "device_id", "access_token", "refresh_token", "expires_in"}
+    assert (first["user_id"], first["device_id"]) == (person.user_id, person.device_id)
+    assert first["refresh_token"] != person.session["refresh_token"]
+    status, _, second = await refresh(person, first["refresh_token"])
+    assert status == 200, second
+    me = await person.call("GET", "/me", token=second["access_token"])
+    assert me.expect(200) == {
+        "user_id": person.user_id,
+        "device_id": person.device_id,
+        "is_admin": False,
+    }
+
+
+async def test_reusing_a_rotated_refresh_token_revokes_the_device(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    old = person.session["refresh_token"]
+    status, _, rotated = await refresh(person, old)
+    assert status == 200, rotated
+    live = await person.connect()
+
+    assert (await refresh(person, old))[:2] == (401, "refresh_token_reused")
+    assert (await refresh(person, rotated["refresh_token"]))[:2] == (401, "invalid_refresh_token")
+    reply = await person.call("GET", "/me", token=rotated["access_token"])
+    assert (reply.status, reply.code) == (401, "device_revoked"), reply.body
+    assert await live.close_code() == 4003
+
+
+async def test_unknown_refresh_token_is_refused(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    assert (await refresh(person, secrets.token_urlsafe(32)))[:2] == (401, "invalid_refresh_token")
+    assert (await person.call("GET", "/me")).status == 200
+
+
+async def test_expired_access_token_says_so_and_refresh_recovers(
+    tmp_path: Path, people: PersonFactory
+) -> None:
+    data = tmp_path / "data"
+    proc = ServerProcess(data, sqlite_url(data), extra_args=["--access-token-ttl", "1"])
+    with running(proc):
+        person = await people(proc)
+        assert person.session["expires_in"] == 1
+        await asyncio.sleep(2.5)  # the token's lifetime, not a performance bound
+        reply = await person.call("GET", "/me")
+        assert (reply.status, reply.code) == (401, "token_expired"), reply.body
+        async with person.http.ws_connect(proc.ws_url) as ws:
+            await ws.send_json({"type": "auth", "token": person.token})
+            assert await recv_close(ws) == 4001
+        status, _, session = await refresh(person, person.session["refresh_token"])
+        assert status == 200, session
+        assert (await person.call("GET", "/me", token=session["access_token"])).status == 200
+
+
+# Registration modes ---------------------------------------------------------------------------
+
+
+async def test_open_registration_gives_a_session(shared_server: ServerProcess) -> None:
+    name = random_name()
+    session = (await register(shared_server, name.upper())).expect(201)
+    assert session["user_id"] == f"@{name}:localhost"
+    assert set(session) == {"user_id", "device_id", "access_token", "refresh_token", "expires_in"}
+    assert len(session["device_id"]) == 12 and session["device_id"].isupper()
+    assert session["expires_in"] == 900
+
+
+async def test_invite_mode_needs_a_valid_unused_code(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running(ServerProcess(data, sqlite_url(data), registration="invite")) as proc:
+        result = proc.admin("invite-code", "--uses", "2")
+        assert result.returncode == 0, result.stderr
+        code = result.stdout.strip().splitlines()[-1].strip()
+        assert code
+
+        refused = await register(proc)
+        assert (refused.status, refused.code) == (403, "invalid_invite_code"), refused.body
+        wrong = await register(proc, invite_code="not-a-real-code")
+        assert (wrong.status, wrong.code) == (403, "invalid_invite_code"), wrong.body
+        for _ in range(2):
+            (await register(proc, invite_code=code)).expect(201)
+        used_up = await register(proc, invite_code=code)
+        assert (used_up.status, used_up.code) == (403, "invalid_invite_code"), used_up.body
+
+
+async def test_closed_registration_refuses_but_admin_can_create_users(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running(ServerProcess(data, sqlite_url(data), registration="closed")) as proc:
+        refused = await register(proc)
+        assert (refused.status, refused.code) == (403, "registration_closed"), refused.body
+        name = random_name()
+        made = proc.admin("create-user", name, "--password-stdin", input=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        async with http_session() as http:
+            login = await call(
+                http,
+                "POST",
+                f"{proc.api_url}/login",
+                json_body={"username": name, "password": PASSWORD},
+            )
+            assert login.expect(200)["user_id"] == f"@{name}:localhost"
+            wrong = await call(
+                http,
+                "POST",
+                f"{proc.api_url}/login",
+                json_body={"username": name, "password": PASSWORD + "!"},
+            )
+            assert (wrong.status, wrong.code) == (401, "invalid_credentials")
+            nobody = await call(
+                http,
+                "POST",
+                f"{proc.api_url}/login",
+                json_body={"username": random_name(), "password": PASSWORD},
+            )
+            assert (nobody.status, nobody.code) == (401, "invalid_credentials")
+
+
+# Events ---------------------------------------------------------------------------------------
+
+
+async def test_same_client_id_twice_stores_one_event(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room(bob)
+    first = await alice.send(room, b"once", client_id="c-1")
+    again = await alice.send(room, b"once", client_id="c-1")
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["event"] == first["event"]
+
+    ws = await alice.connect()
+    await ws.send({"type": "send", "id": "r", "room_id": room, "client_id": "c-1", "body": "AA=="})
+    ack = await ws.wait_type("ack")
+    assert ack == {
+        "type": "ack",
+        "id": "r",
+        "room_id": room,
+        "seq": first["event"]["seq"],
+        "event_id": first["event"]["event_id"],
+        "duplicate": True,
+    }
+    # The scope is the sending device: someone else's identical client_id is a new event.
+    other = await bob.send(room, b"mine", client_id="c-1")
+    assert other["duplicate"] is False and other["event"]["event_id"] != first["event"]["event_id"]
+    messages = [e for e in await alice.history(room) if e["kind"] == "message"]
+    assert [(e["sender"], unb64(e["body"])) for e in messages] == [
+        (alice.user_id, b"once"),
+        (bob.user_id, b"mine"),
+    ]
+
+
+async def test_sent_event_has_the_documented_shape(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice = await people(shared_server)
+    room = await alice.create_room()
+    body = bytes(range(256))
+    event = (await alice.send(room, body, client_id="shape"))["event"]
+    assert set(event) == {
+        "room_id",
+        "seq",
+        "event_id",
+        "kind",
+        "sender",
+        "sender_device",
+        "client_id",
+        "body",
+        "ts",
+    }
+    assert (event["room_id"], event["kind"], event["sender"]) == (room, "message", alice.user_id)
+    assert (event["sender_device"], event["client_id"]) == (alice.device_id, "shape")
+    assert unb64(event["body"]) == body and event["body"].endswith("=")
+    assert event["event_id"].startswith("$") and isinstance(event["ts"], int)
+    # Unpadded base64 is accepted too.
+    unpadded = await alice.send(room, b"ab", client_id="nopad")
+    assert unb64(unpadded["event"]["body"]) == b"ab"
+
+
+async def test_history_pages_forward_and_backward_by_seq(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice = await people(shared_server)
+    room = await alice.create_room()
+    for i in range(25):
+        await alice.send(room, f"m{i}".encode())
+    path = f"/rooms/{room}/events"
+    last = 26  # the creation event, then 25 messages
+
+    first = (await alice.call("GET", f"{path}?after=0&limit=10")).expect(200)
+    assert [e["seq"] for e in first["events"]] == list(range(1, 11))
+    assert first["next"] == 10
+    seen, after = [], 0
+    while after is not None:
+        page = (await alice.call("GET", f"{path}?after={after}&limit=10")).expect(200)
+        assert len(page["events"]) <= 10
+        seen += [e["seq"] for e in page["events"]]
+        after = page["next"]
+    assert seen == list(range(1, last + 1))
+
+    tail = (await alice.call("GET", f"{path}?before={last + 1}&limit=10")).expect(200)
+    assert [e["seq"] for e in tail["events"]] == list(range(17, 27))
+    assert tail["prev"] == 17
+    seen, before = [], last + 1
+    while before is not None:
+        page = (await alice.call("GET", f"{path}?before={before}&limit=10")).expect(200)
+        seen = [e["seq"] for e in page["events"]] + seen
+        before = page["prev"]
+    assert seen == list(range(1, last + 1))
+
+    default = (await alice.call("GET", f"{path}?after=0")).expect(200)
+    assert len(default["events"]) == last and default["next"] is None
+    middle = (await alice.call("GET", f"{path}?after=5&limit=3")).expect(200)
+    assert [unb64(e["body"]) for e in middle["events"]] == [b"m4", b"m5", b"m6"]
+
+
+@pytest.mark.parametrize(
+    "query", ["after=0&limit=0", "after=0&limit=501", "after=x", "limit=5&after=-1"]
+)
+async def test_history_rejects_bad_paging_parameters(
+    shared_server: ServerProcess, people: PersonFactory, query: str
+) -> None:
+    alice = await people(shared_server)
+    room = await alice.create_room()
+    reply = await alice.call("GET", f"/rooms/{room}/events?{query}")
+    assert (reply.status, reply.code) == (400, "bad_request"), reply.body
+
+
+async def test_live_connection_receives_new_events_and_resumes_from_since(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room(bob)
+    b_ws = await bob.connect()
+    first = await alice.send(room, b"live")
+    pushed = await b_ws.wait_type("event")
+    assert pushed["event"] == first["event"]
+    await b_ws.close()
+    missed = [await alice.send(room, f"missed {i}".encode()) for i in range(3)]
+    resumed = await bob.connect(since={room: first["event"]["seq"]})
+    replayed = [(await resumed.wait_type("event"))["event"] for _ in missed]
+    assert replayed == [m["event"] for m in missed]
+    assert await resumed.assert_quiet() == []
+
+
+# Device mailbox -------------------------------------------------------------------------------
+
+
+def mail_to(person: Person, body: bytes, kind: str = "mls.welcome") -> JSON:
+    target = {"user_id": person.user_id, "device_id": person.device_id, "kind": kind}
+    return {"messages": [{**target, "body": b64(body)}]}
+
+
+async def test_mail_is_kept_until_acknowledged(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    for body in (b"welcome-1", b"welcome-2"):
+        sent = (await alice.call("POST", "/to_device", mail_to(bob, body))).expect(200)
+        assert sent == {"sent": 1}
+
+    ws = await bob.connect()
+    first = [(await ws.wait_type("mail"))["mail"] for _ in range(2)]
+    assert [unb64(m["body"]) for m in first] == [b"welcome-1", b"welcome-2"]
+    assert first[0]["id"] < first[1]["id"]
+    assert {(m["sender"], m["sender_device"], m["kind"]) for m in first} == {
+        (alice.user_id, alice.device_id, "mls.welcome")
+    }
+    await ws.close()
+
+    # Not acknowledged: it comes again.
+    ws = await bob.connect()
+    again = [(await ws.wait_type("mail"))["mail"] for _ in range(2)]
+    assert again == first
+    await ws.send({"type": "mailbox_ack", "up_to": first[0]["id"]})
+    await barrier(ws)
+    listed = (await bob.call("GET", "/mailbox?after=0")).expect(200)
+    assert listed["messages"] == first[1:]
+    await ws.close()
+
+    ack = await bob.call("POST", "/mailbox/ack", {"up_to": first[1]["id"]})
+    assert ack.status == 204, ack.body
+    ws = await bob.connect()
+    assert [f for f in await ws.assert_quiet() if f["type"] == "mail"] == []
+    assert (await bob.call("GET", "/mailbox?after=0")).expect(200)["messages"] == []
+
+
+async def test_mail_is_pushed_live_to_the_addressed_device_only(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    name = bob.user_id[1:].split(":")[0]
+    other = await call(
+        bob.http,
+        "POST",
+        f"{shared_server.api_url}/login",
+        json_body={"username": name, "password": PASSWORD},
+    )
+    other_session = other.expect(200)
+    b_ws = await bob.connect()
+    raw, ready = await open_ws(bob.http, shared_server.ws_url, other_session["access_token"])
+    bob.sockets.append(raw)
+    b2_ws = WebSocket(raw, ready)
+    assert ready["device_id"] == other_session["device_id"]
+
+    (await alice.call("POST", "/to_device", mail_to(bob, b"for the phone"))).expect(200)
+    mail = (await b_ws.wait_type("mail"))["mail"]
+    assert unb64(mail["body"]) == b"for the phone"
+    await barrier(b_ws)
+    assert await b2_ws.assert_quiet() == []
+    await b2_ws.close()
+
+
+async def test_mailbox_pages_with_after(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    batch = mail_to(bob, b"0")
+    batch["messages"] = [{**batch["messages"][0], "body": b64(str(i).encode())} for i in range(5)]
+    assert (await alice.call("POST", "/to_device", batch)).expect(200) == {"sent": 5}
+    page = (await bob.call("GET", "/mailbox?after=0&limit=2")).expect(200)
+    assert [unb64(m["body"]) for m in page["messages"]] == [b"0", b"1"]
+    rest = (await bob.call("GET", f"/mailbox?after={page['next']}&limit=10")).expect(200)
+    assert [unb64(m["body"]) for m in rest["messages"]] == [b"2", b"3", b"4"]
+    assert rest["next"] is None
+
+
+# Operations and hygiene -----------------------------------------------------------------------
+
+
+async def test_health_readiness_and_metrics_answer_without_user_data(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    room = await person.create_room()
+    await person.send(room, b"counted")
+    async with http_session() as http:
+        assert (await call(http, "GET", f"{shared_server.base_url}/healthz")).status == 200
+        assert (await call(http, "GET", f"{shared_server.base_url}/readyz")).status == 200
+        metrics = await call(http, "GET", f"{shared_server.base_url}/metrics")
+    assert metrics.status == 200
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    text = str(metrics.body)
+    assert "# TYPE" in text and "# HELP" in text
+    localpart = person.user_id[1:].split(":")[0]
+    for secret in (localpart, room, person.device_id, person.token):
+        assert secret not in text, "metrics expose user data"
+
+
+async def test_security_headers_are_on_every_answer(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    answers = [
+        await person.call("GET", "/me"),
+        await person.call("GET", "/me", token="nope"),
+        await person.call("GET", "/no/such/thing"),
+    ]
+    for reply in answers:
+        headers = reply.headers
+        assert headers.get("X-Content-Type-Options") == "nosniff", (reply.status, dict(headers))
+        assert "Content-Security-Policy" in headers, (reply.status, dict(headers))
+        csp = headers["Content-Security-Policy"]
+        assert "X-Frame-Options" in headers or "frame-ancestors" in csp, dict(headers)
+        assert "Referrer-Policy" in headers, dict(headers)
+        assert headers["Content-Type"].startswith("application/json"), dict(headers)
+
+
+async def test_the_server_log_holds_no_secret_or_body(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room(bob)
+    body = b"top secret ciphertext " + secrets.token_bytes(16)
+    await alice.send(room, body)
+    ws = await bob.connect()
+    await ws.send({"type": "send", "id": "x", "room_id": room, "client_id": "x", "body": b64(body)})
+    await ws.wait_type("ack")
+    rotated = (await refresh(alice, alice.session["refresh_token"]))[2]
+    await register(shared_server, random_name(), password="leaky password 123")
+    await (await people(shared_server)).call("GET", "/me", token=alice.token + "x")
+    (await alice.call("POST", "/to_device", mail_to(bob, body))).expect(200)
+    (await alice.call("PUT", "/keys/device", {"keys": b64(body)})).expect(204)
+
+    log = shared_server.log_text()
+    assert log.strip(), "the server logs nothing at all"
+    secrets_seen = {
+        "access token": alice.token,
+        "access token signature": alice.token.rsplit(".", 1)[-1],
+        "refresh token": alice.session["refresh_token"],
+        "rotated refresh token": rotated["refresh_token"],
+        "password": PASSWORD,
+        "other password": "leaky password 123",
+        "body (base64)": b64(body),
+        "body (raw)": "top secret ciphertext",
+    }
+    leaked = [what for what, value in secrets_seen.items() if value in log]
+    assert not leaked, f"the server log contains: {leaked}"
