@@ -14,6 +14,8 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  createGroupInfoWithExternalPubAndRatchetTree,
+  createProposal,
   decodeMlsMessage,
   defaultCapabilities,
   defaultLifetime,
@@ -23,9 +25,11 @@ import {
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
+  joinGroupExternal,
   mlsExporter,
   processMessage,
 } from "ts-mls";
+import { createGroupInfo } from "ts-mls/createCommit.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
 const SUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
@@ -83,7 +87,10 @@ function describe(state) {
 
 async function commit(name, options) {
   const m = inGroup(name);
-  const result = await createCommit({ state: m.state, cipherSuite: impl }, options);
+  const result = await createCommit(
+    { state: m.state, cipherSuite: impl },
+    { ratchetTreeExtension: true, ...options },
+  );
   m.state = result.newState;
   return {
     commit: toHex(encodeMlsMessage(result.commit)),
@@ -127,16 +134,59 @@ const ops = {
         add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
       })),
     ];
-    return commit(name, {
-      extraProposals: proposals,
-      wireAsPublicMessage: asPublic,
-      ratchetTreeExtension: true,
-    });
+    return commit(name, { extraProposals: proposals, wireAsPublicMessage: asPublic });
   },
 
   // An empty commit: ts-mls always sends an UpdatePath for it, refreshing the committer's keys.
   async update({ member: name, public: asPublic = false }) {
     return commit(name, { wireAsPublicMessage: asPublic });
+  },
+
+  // A proposal by reference, for another member to commit: {"remove": leaf} or {"add": hex}.
+  async propose({ member: name, remove, add, public: asPublic = false }) {
+    const m = inGroup(name);
+    const proposal =
+      remove !== undefined
+        ? { proposalType: "remove", remove: { removed: remove } }
+        : { proposalType: "add", add: { keyPackage: decodeAs(add, ["mls_key_package"]).keyPackage } };
+    const result = await createProposal(m.state, asPublic, proposal, impl);
+    m.state = result.newState;
+    return { message: toHex(encodeMlsMessage(result.message)) };
+  },
+
+  // RFC 9420 section 12.4.3.2: external_pub holds the struct ExternalPub, whose only field is
+  // an opaque HPKEPublicKey<V>. ts-mls 1.6.4 writes (and reads) the bare key instead, which
+  // other implementations cannot decode; "as_ts_mls" keeps that to show the difference.
+  async group_info({ member: name, as_ts_mls = false }) {
+    const state = inGroup(name).state;
+    if (as_ts_mls) {
+      const info = await createGroupInfoWithExternalPubAndRatchetTree(state, [], impl);
+      return { group_info: wrap("mls_group_info", "groupInfo", info) };
+    }
+    const keyPair = await impl.hpke.deriveKeyPair(state.keySchedule.externalSecret);
+    const key = await impl.hpke.exportPublicKey(keyPair.publicKey);
+    if (key.length >= 64) throw new Error("a one-byte varint length needs a key under 64 bytes");
+    const extensions = [
+      { extensionType: "external_pub", extensionData: new Uint8Array([key.length, ...key]) },
+      { extensionType: "ratchet_tree", extensionData: encodeRatchetTree(state.ratchetTree) },
+    ];
+    const info = await createGroupInfo(
+      state.groupContext,
+      state.confirmationTag,
+      state,
+      extensions,
+      impl,
+    );
+    return { group_info: wrap("mls_group_info", "groupInfo", info) };
+  },
+
+  async join_external({ member: name, group_info }) {
+    const m = member(name);
+    const info = decodeAs(group_info, ["mls_group_info"]).groupInfo;
+    const result = await joinGroupExternal(info, m.keyPackage, m.privatePackage, false, impl);
+    m.state = result.newState;
+    const commit = wrap("mls_public_message", "publicMessage", result.publicMessage);
+    return { commit, ...describe(m.state) };
   },
 
   async join({ member: name, welcome, ratchet_tree }) {
@@ -163,7 +213,8 @@ const ops = {
       return { kind: "application", data: toHex(result.message), ...describe(m.state) };
     }
     if (result.actionTaken !== "accept") throw new Error(`message was ${result.actionTaken}ed`);
-    return { kind: "commit", ...describe(m.state) };
+    // A proposal or a commit: the epoch in the reply tells which.
+    return { kind: "handshake", ...describe(m.state) };
   },
 
   async encrypt({ member: name, data }) {

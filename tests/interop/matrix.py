@@ -6,13 +6,14 @@ the wire format read from the message itself, which implementation sent it and w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tests.interop.members import Candidate, Delivered, Member
 
 # MLSMessage starts with version (u16) then wire_format (u16), RFC 9420 section 6.
-_WIRE_FORMATS = {1: "PublicMessage", 2: "PrivateMessage", 3: "Welcome"}
+_WIRE_FORMATS = {1: "PublicMessage", 2: "PrivateMessage", 3: "Welcome", 4: "GroupInfo"}
 
 
 def wire_format(message: bytes) -> str:
@@ -41,12 +42,8 @@ class Matrix:
             cell = self._cell(
                 operation, wire_format(message), sender.implementation, receiver.implementation
             )
-            try:
+            with self._recording(cell, receiver.name):
                 results.append(receiver.process(message))
-            except Exception as exc:
-                cell.failure = f"{receiver.name} rejects: {type(exc).__name__}: {exc}"
-                raise
-            cell.passed += 1
         return results
 
     def join(
@@ -60,13 +57,28 @@ class Matrix:
     ) -> Member:
         how = "join (tree in Welcome)" if ratchet_tree is None else "join (tree out of band)"
         cell = self._cell(how, "Welcome", committer.implementation, candidate.implementation)
+        with self._recording(cell, candidate.name):
+            return candidate.join(welcome, ratchet_tree, public=public)
+
+    def join_external(
+        self, member: Member, candidate: Candidate, *, public: bool
+    ) -> tuple[Member, bytes]:
+        """``candidate`` joins from ``member``'s GroupInfo; returns it and its external commit."""
+        group_info = member.group_info()
+        cell = self._cell(
+            "external join", "GroupInfo", member.implementation, candidate.implementation
+        )
+        with self._recording(cell, candidate.name):
+            return candidate.join_external(group_info, public=public)
+
+    @contextmanager
+    def _recording(self, cell: _Cell, receiver: str) -> Iterator[None]:
         try:
-            member = candidate.join(welcome, ratchet_tree, public=public)
+            yield
         except Exception as exc:
-            cell.failure = f"{candidate.name} rejects: {type(exc).__name__}: {exc}"
+            cell.failure = f"{receiver} rejects: {type(exc).__name__}: {exc}"
             raise
         cell.passed += 1
-        return member
 
     def render(self) -> str:
         if not self._cells:

@@ -17,6 +17,7 @@ from sottovoce.mls import (
     Group,
     GroupConfig,
     KeyPackageBundle,
+    ProposalReceived,
     accept_any_credential,
     generate_key_package,
     key_package_message,
@@ -59,7 +60,16 @@ class Member(Protocol):
     def export(self, label: bytes, context: bytes, length: int) -> bytes: ...
     def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut: ...
     def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut: ...
-    def update(self) -> CommitOut: ...
+    def update(self) -> CommitOut:
+        """A commit with a path, carrying every proposal received since the last commit."""
+        ...
+
+    def propose_remove(self, leaf: int) -> bytes: ...
+    def propose_add(self, key_package: bytes) -> bytes: ...
+    def group_info(self) -> bytes:
+        """A signed GroupInfo with the ratchet tree and external_pub, for external joiners."""
+        ...
+
     def encrypt(self, data: bytes) -> bytes: ...
     def process(self, message: bytes) -> Delivered: ...
 
@@ -73,6 +83,9 @@ class Candidate(Protocol):
 
     def create_group(self, group_id: bytes, *, public: bool) -> Member: ...
     def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> Member: ...
+    def join_external(self, group_info: bytes, *, public: bool) -> tuple[Member, bytes]:
+        """Join by external commit: the new member and the commit the group must process."""
+        ...
 
 
 # -- Python ------------------------------------------------------------------------------------
@@ -130,6 +143,15 @@ class PyMember:
     def update(self) -> CommitOut:
         return self._commit([], [])
 
+    def propose_remove(self, leaf: int) -> bytes:
+        return self.group.propose_remove(leaf)
+
+    def propose_add(self, key_package: bytes) -> bytes:
+        return self.group.propose_add(parse_key_package(key_package))
+
+    def group_info(self) -> bytes:
+        return self.group.group_info()
+
     def encrypt(self, data: bytes) -> bytes:
         return self.group.encrypt(data)
 
@@ -137,6 +159,8 @@ class PyMember:
         received = self.group.process(message)
         if isinstance(received, ApplicationMessage):
             return Delivered(received.data)
+        if isinstance(received, ProposalReceived):
+            return Delivered(None)
         assert isinstance(received, CommitApplied), f"unexpected {received!r}"
         return Delivered(None, removed_self=received.removed_self)
 
@@ -155,6 +179,10 @@ class PyCandidate:
     def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> PyMember:
         group = Group.join(welcome, self.bundle, _config(public), ratchet_tree=ratchet_tree)
         return PyMember(self.name, group, public)
+
+    def join_external(self, group_info: bytes, *, public: bool) -> tuple[PyMember, bytes]:
+        group, commit = Group.join_external(group_info, self.bundle, _config(public))
+        return PyMember(self.name, group, public), commit
 
 
 # -- ts-mls ------------------------------------------------------------------------------------
@@ -219,6 +247,19 @@ class TsMember:
     def update(self) -> CommitOut:
         return self._commit("update")
 
+    def propose_remove(self, leaf: int) -> bytes:
+        return _bytes(self._call("propose", remove=leaf, public=self.public)["message"])
+
+    def propose_add(self, key_package: bytes) -> bytes:
+        return _bytes(self._call("propose", add=key_package.hex(), public=self.public)["message"])
+
+    def group_info(self) -> bytes:
+        """RFC 9420 encoding of external_pub, built by the driver (see driver.mjs)."""
+        return _bytes(self._call("group_info")["group_info"])
+
+    def group_info_as_ts_mls_sends_it(self) -> bytes:
+        return _bytes(self._call("group_info", as_ts_mls=True)["group_info"])
+
     def encrypt(self, data: bytes) -> bytes:
         return _bytes(self._call("encrypt", data=data.hex())["message"])
 
@@ -245,6 +286,10 @@ class TsCandidate:
         tree = None if ratchet_tree is None else ratchet_tree.hex()
         self._driver.call("join", member=self.name, welcome=welcome.hex(), ratchet_tree=tree)
         return TsMember(self._driver, self.name, public)
+
+    def join_external(self, group_info: bytes, *, public: bool) -> tuple[TsMember, bytes]:
+        result = self._driver.call("join_external", member=self.name, group_info=group_info.hex())
+        return TsMember(self._driver, self.name, public), _bytes(result["commit"])
 
 
 def _bytes(value: object) -> bytes:

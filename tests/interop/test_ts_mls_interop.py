@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from sottovoce.mls import MLSError
 from tests.interop.matrix import Matrix
 from tests.interop.members import Candidate, Member, PyCandidate, TsCandidate
 from tests.interop.ts_driver import TsMls, TsMlsRejected
@@ -199,6 +200,74 @@ def test_member_removed_by_python_cannot_read_the_next_epoch_in_ts_mls(
     bob.process(alice.remove([bob.own_leaf]).message)
     with pytest.raises(TsMlsRejected):
         bob.process(alice.encrypt(b"not for bob"))
+
+
+# -- proposals by reference and external joins ------------------------------------------------
+
+
+@WIRE_FORMATS
+def test_proposals_by_reference_are_committed_by_the_other_library(
+    ts_mls: TsMls, matrix: Matrix, public: bool
+) -> None:
+    alice, bob = mixed_pair(ts_mls, matrix, public)
+    carol, dave = add(
+        matrix, alice, [bob], [PyCandidate("carol"), TsCandidate(ts_mls, "dave")], public=public
+    )
+    # ts-mls proposes removing a Python member; Python commits the proposal by reference.
+    proposal = bob.propose_remove(carol.own_leaf)
+    matrix.deliver("remove proposal", bob, proposal, [alice, carol, dave])
+    out = alice.update()
+    (gone,) = matrix.deliver("commit of proposals by ref", alice, out.message, [carol])
+    assert gone.removed_self
+    matrix.deliver("commit of proposals by ref", alice, out.message, [bob, dave])
+    assert_agree([alice, bob, dave])
+
+    # Python proposes adding a ts-mls member; ts-mls commits the proposal by reference.
+    erin_candidate = TsCandidate(ts_mls, "erin")
+    proposal = alice.propose_add(erin_candidate.key_package)
+    matrix.deliver("add proposal", alice, proposal, [bob, dave])
+    out = dave.update()
+    matrix.deliver("commit of proposals by ref", dave, out.message, [alice, bob])
+    assert out.welcome is not None
+    erin = matrix.join(dave, erin_candidate, out.welcome, None, public=public)
+    members = [alice, bob, dave, erin]
+    assert_agree(members)
+    exchange_messages(matrix, members)
+
+
+def test_python_member_joins_a_ts_mls_group_by_external_commit(
+    ts_mls: TsMls, matrix: Matrix
+) -> None:
+    alice = TsCandidate(ts_mls, "alice").create_group(GROUP_ID, public=False)
+    (bob,) = add(matrix, alice, [], [TsCandidate(ts_mls, "bob")], public=False)
+    carol, commit = matrix.join_external(alice, PyCandidate("carol"), public=False)
+    matrix.deliver("external commit", carol, commit, [alice, bob])
+    members = [alice, bob, carol]
+    assert_agree(members)
+    exchange_messages(matrix, members)
+
+
+TS_MLS_EXTERNAL_PUB = (
+    "ts-mls 1.6.4 writes and reads external_pub as the bare HPKE key, not the ExternalPub "
+    "struct (opaque<V>) of RFC 9420 section 12.4.3.2; LukaJCB/ts-mls#449 changes that upstream"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=TsMlsRejected, reason=TS_MLS_EXTERNAL_PUB)
+def test_ts_mls_member_joins_a_python_group_by_external_commit(
+    ts_mls: TsMls, matrix: Matrix
+) -> None:
+    alice = PyCandidate("alice").create_group(GROUP_ID, public=False)
+    (bob,) = add(matrix, alice, [], [PyCandidate("bob")], public=False)
+    carol, commit = matrix.join_external(alice, TsCandidate(ts_mls, "carol"), public=False)
+    matrix.deliver("external commit", carol, commit, [alice, bob])
+    assert_agree([alice, bob, carol])
+
+
+@pytest.mark.xfail(strict=True, raises=MLSError, reason=TS_MLS_EXTERNAL_PUB)
+def test_python_member_reads_the_group_info_ts_mls_itself_sends(ts_mls: TsMls) -> None:
+    alice = TsCandidate(ts_mls, "alice").create_group(GROUP_ID, public=False)
+    PyCandidate("carol").join_external(alice.group_info_as_ts_mls_sends_it(), public=False)
 
 
 # -- a longer life ----------------------------------------------------------------------------
