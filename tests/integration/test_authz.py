@@ -496,3 +496,56 @@ async def test_revoking_a_device_closes_its_live_websocket(
     reply = await person.call("DELETE", f"/devices/{person.device_id}", token=other["access_token"])
     assert reply.status == 204, reply.body
     assert await ws.close_code() == 4003
+
+
+async def test_former_members_are_refused_like_outsiders(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    owner, leaver, kicked = [await people(shared_server) for _ in range(3)]
+    room = await owner.create_room(leaver, kicked)
+    await owner.send(room, b"before")
+    (await leaver.call("POST", f"/rooms/{room}/leave")).expect(200)
+    (await owner.call("POST", f"/rooms/{room}/kick", {"user_id": kicked.user_id})).expect(200)
+    cases = [
+        (
+            Case("POST", f"/rooms/{room}/events", {"client_id": "late", "body": BODY}),
+            403,
+            "not_member",
+        ),
+        (Case("GET", f"/rooms/{room}/events?after=0"), 403, "not_member"),
+        (Case("GET", f"/rooms/{room}"), 403, "not_member"),
+        (Case("POST", f"/rooms/{room}/join"), 403, "not_invited"),
+        (Case("POST", f"/rooms/{room}/leave"), 403, "not_member"),
+    ]
+    found = []
+    for former in (leaver, kicked):
+        found += await mismatches(former.http, shared_server, former.token, cases)
+        ws = await former.connect()
+        await ws.send({"type": "send", "id": "s", "room_id": room, "client_id": "ws", "body": BODY})
+        error = await ws.wait_type("error")
+        if (error["id"], error["code"]) != ("s", "not_member"):
+            found.append(f"{former.user_id} WebSocket send: {error}")
+    assert not found, report(found)
+    senders = [e["sender"] for e in await owner.history(room) if e["kind"] == "message"]
+    assert senders == [owner.user_id]
+
+
+async def test_kicked_member_stops_receiving_the_room_at_once(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    owner, stays, kicked = [await people(shared_server) for _ in range(3)]
+    room = await owner.create_room(stays, kicked)
+    stays_ws, kicked_ws = await stays.connect(), await kicked.connect()
+    (await owner.call("POST", f"/rooms/{room}/kick", {"user_id": kicked.user_id})).expect(200)
+    kick = await kicked_ws.wait_type("event")
+    assert kick["event"]["kind"] == "member", kick
+    after = await owner.send(room, b"not for you")
+    pushed = await stays_ws.wait_for(
+        lambda f: f.get("type") == "event" and f["event"]["seq"] == after["event"]["seq"],
+        skip=lambda f: f.get("type") in {"presence", "event"},
+    )
+    assert pushed["event"]["event_id"] == after["event"]["event_id"]
+    await kicked_ws.send({"type": "typing", "room_id": room, "typing": True})
+    error = await kicked_ws.wait_type("error")
+    assert error["code"] == "not_member", error
+    assert await kicked_ws.assert_quiet() == [], "a kicked member still receives the room"

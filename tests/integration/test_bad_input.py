@@ -28,6 +28,7 @@ from tests.integration.harness import (
     new_person,
     random_name,
     recv_close,
+    register,
 )
 
 KIB = 1024
@@ -506,3 +507,26 @@ async def test_arbitrary_json_frames_get_documented_answers(
             else:
                 assert reply["type"] in {"pong", "ack", "presence"}, reply
     await ws.close()
+
+
+async def test_direct_room_needs_exactly_one_other_person(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob, carol = [await people(shared_server) for _ in range(3)]
+    for invite in ([], [bob.user_id, carol.user_id], [alice.user_id]):
+        body = {"kind": "direct", "invite": invite}
+        await assert_error(alice.call("POST", "/rooms", body), 400, "bad_request")
+    assert (await alice.call("GET", "/rooms")).expect(200)["rooms"] == []
+
+
+async def test_refused_registrations_leave_no_account(shared_server: ServerProcess) -> None:
+    weak, taken = random_name(), random_name()
+    (await register(shared_server, taken)).expect(201)
+    await assert_error(register(shared_server, weak, password="short"), 400, "weak_password")
+    await assert_error(register(shared_server, taken.upper()), 409, "user_exists")
+    listed = shared_server.admin("list-users", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert taken in listed.stdout and weak not in listed.stdout
+    devices = shared_server.admin("list-devices", taken, "--json")
+    assert devices.returncode == 0, devices.stderr
+    assert len(json.loads(devices.stdout)) == 1, devices.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import _pg_admin as pg_admin
 from tests.integration.conftest import PersonFactory, running
 from tests.integration.harness import (
     JSON,
@@ -79,7 +80,7 @@ async def test_typing_is_relayed_to_the_other_members_only(
     await a_ws.send({"type": "typing", "room_id": room, "typing": False})
     frame = await b_ws.wait_for(is_type("typing"))
     assert frame["typing"] is False
-    await barrier(a_ws)
+    # The typist's own pong comes after anything its typing caused: a barrier for Dave too.
     assert await a_ws.assert_quiet() == [], "the typist hears their own typing"
     assert await dave_ws.assert_quiet() == [], "a non-member hears typing"
 
@@ -99,7 +100,8 @@ async def test_receipts_are_relayed_to_the_other_members_only(
             skip=lambda f: f["type"] in {"presence", "event"},
         )
         assert frame == {"type": "receipt", "room_id": room, "user_id": bob.user_id, "seq": seq}
-    await barrier(b_ws)
+    echoed = [f for f in await b_ws.assert_quiet() if f["type"] == "receipt"]
+    assert echoed == [], "the reader hears their own receipt"
     leaked = [f for f in await dave_ws.assert_quiet() if f["type"] == "receipt"]
     assert leaked == [], "a non-member sees receipts"
 
@@ -544,33 +546,149 @@ async def test_security_headers_are_on_every_answer(
         assert headers["Content-Type"].startswith("application/json"), dict(headers)
 
 
-async def test_the_server_log_holds_no_secret_or_body(
-    shared_server: ServerProcess, people: PersonFactory
+async def test_the_server_log_holds_no_secret_or_body_even_at_debug_level(
+    tmp_path: Path, people: PersonFactory
 ) -> None:
-    alice, bob = await people(shared_server), await people(shared_server)
-    room = await alice.create_room(bob)
-    body = b"top secret ciphertext " + secrets.token_bytes(16)
-    await alice.send(room, body)
-    ws = await bob.connect()
-    await ws.send({"type": "send", "id": "x", "room_id": room, "client_id": "x", "body": b64(body)})
-    await ws.wait_type("ack")
-    rotated = (await refresh(alice, alice.session["refresh_token"]))[2]
-    await register(shared_server, random_name(), password="leaky password 123")
-    await (await people(shared_server)).call("GET", "/me", token=alice.token + "x")
-    (await alice.call("POST", "/to_device", mail_to(bob, body))).expect(200)
-    (await alice.call("PUT", "/keys/device", {"keys": b64(body)})).expect(204)
-
-    log = shared_server.log_text()
-    assert log.strip(), "the server logs nothing at all"
+    data = tmp_path / "data"
+    proc = ServerProcess(data, sqlite_url(data), extra_args=["--log-level", "debug"])
+    with running(proc):
+        alice, bob = await people(proc), await people(proc)
+        room = await alice.create_room(bob)
+        body = b"top secret ciphertext " + secrets.token_bytes(16)
+        await alice.send(room, body)
+        ws = await bob.connect()
+        frame = {"type": "send", "id": "x", "room_id": room, "client_id": "x", "body": b64(body)}
+        await ws.send(frame)
+        await ws.wait_type("ack")
+        await ws.send({"type": "bogus", "token": alice.token, "body": b64(body)})
+        await ws.wait_for(
+            lambda f: f.get("type") == "error",
+            skip=lambda f: f.get("type") in {"event", "presence"},
+        )
+        rotated = (await refresh(alice, alice.session["refresh_token"]))[2]
+        await register(proc, random_name(), password="leaky password 123")
+        await bob.call("GET", "/me", token=bob.token + "x")
+        (await bob.call("POST", "/to_device", mail_to(alice, body))).expect(200)
+        (await bob.call("PUT", "/keys/device", {"keys": b64(body)})).expect(204)
+        async with http_session() as http:
+            await call(
+                http,
+                "POST",
+                f"{proc.api_url}/login",
+                json_body={"username": "nobody", "password": "wrong password 456"},
+            )
+            await call(http, "POST", f"{proc.api_url}/rooms", data=b64(body), token=bob.token)
+        await refresh(alice, alice.session["refresh_token"])  # reuse: revokes alice's device
+    log = proc.log_text()
     secrets_seen = {
         "access token": alice.token,
         "access token signature": alice.token.rsplit(".", 1)[-1],
+        "bob's access token signature": bob.token.rsplit(".", 1)[-1],
         "refresh token": alice.session["refresh_token"],
         "rotated refresh token": rotated["refresh_token"],
         "password": PASSWORD,
         "other password": "leaky password 123",
+        "wrong password": "wrong password 456",
         "body (base64)": b64(body),
         "body (raw)": "top secret ciphertext",
     }
+    assert log.strip(), "the server logged nothing at all"
     leaked = [what for what, value in secrets_seen.items() if value in log]
     assert not leaked, f"the server log contains: {leaked}"
+
+
+async def test_joining_member_receives_live_events_on_the_open_connection(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room()
+    b_ws = await bob.connect()
+    (await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})).expect(200)
+    await b_ws.wait_type("event")
+    (await bob.call("POST", f"/rooms/{room}/join")).expect(200)
+    sent = await alice.send(room, b"welcome aboard")
+    pushed = await b_ws.wait_for(
+        lambda f: f.get("type") == "event" and f["event"]["kind"] == "message",
+        skip=lambda f: f.get("type") in {"presence", "event"},
+    )
+    assert pushed["event"] == sent["event"]
+
+
+async def test_rooms_list_shows_joined_and_invited_rooms_with_roles(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    joined = await alice.create_room(bob, name="joined")
+    invited = await alice.create_room(name="invited")
+    (await alice.call("POST", f"/rooms/{invited}/invite", {"user_id": bob.user_id})).expect(200)
+    await alice.send(joined, b"x")
+    rooms = {r["room_id"]: r for r in (await bob.call("GET", "/rooms")).expect(200)["rooms"]}
+    assert set(rooms) == {joined, invited}
+    members = {m["user_id"]: (m["role"], m["state"]) for m in rooms[joined]["members"]}
+    assert members == {alice.user_id: ("owner", "joined"), bob.user_id: ("member", "joined")}
+    assert rooms[joined]["last_seq"] == 4  # create, invite, join, message
+    assert (rooms[joined]["kind"], rooms[joined]["name"]) == ("group", "joined")
+    assert rooms[joined]["created_by"] == alice.user_id
+    invited_members = {m["user_id"]: m["state"] for m in rooms[invited]["members"]}
+    assert invited_members[bob.user_id] == "invited"
+
+
+async def test_devices_list_marks_the_current_device_and_drops_revoked_ones(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    name = person.user_id[1:].split(":")[0]
+    login = {"username": name, "password": PASSWORD, "device_name": "laptop"}
+    second = (await person.call("POST", "/login", login)).expect(200)
+    devices = (await person.call("GET", "/devices")).expect(200)["devices"]
+    current = {d["device_id"]: d["current"] for d in devices}
+    assert current == {person.device_id: True, second["device_id"]: False}
+    laptop = next(d for d in devices if d["device_id"] == second["device_id"])
+    assert laptop["display_name"] == "laptop"
+    assert set(laptop) == {"device_id", "display_name", "created_at", "last_seen_at", "current"}
+    listed = (await person.call("GET", f"/users/{person.user_id}")).expect(200)
+    assert sorted(listed["devices"]) == sorted(current)
+
+    gone = await person.call("DELETE", f"/devices/{second['device_id']}")
+    assert gone.status == 204, gone.body
+    devices = (await person.call("GET", "/devices")).expect(200)["devices"]
+    assert [d["device_id"] for d in devices] == [person.device_id]
+    listed = (await person.call("GET", f"/users/{person.user_id}")).expect(200)
+    assert listed == {"user_id": person.user_id, "devices": [person.device_id]}
+
+
+async def test_sigterm_closes_websockets_with_going_away_and_exits_cleanly(
+    server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(server)
+    ws = await person.connect()
+    stopping = asyncio.create_task(asyncio.to_thread(server.stop))
+    assert await ws.close_code() == 1001
+    assert await stopping == 0, server.log_text()[-2000:]
+
+
+async def test_readyz_reports_an_unreachable_database(
+    server_pg: ServerProcess,
+) -> None:
+    database = server_pg.database_url.rsplit("/", 1)[-1]
+    async with http_session() as http:
+        assert (await call(http, "GET", f"{server_pg.base_url}/readyz")).status == 200
+        await pg_admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        await pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+        try:
+            down = await call(http, "GET", f"{server_pg.base_url}/readyz")
+            assert down.status == 503, (down.status, down.body)
+            assert (await call(http, "GET", f"{server_pg.base_url}/healthz")).status == 200
+        finally:
+            await pg_admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        # The pool may need a failed attempt or two to notice the database is back.
+        statuses = []
+        for _ in range(50):
+            statuses.append((await call(http, "GET", f"{server_pg.base_url}/readyz")).status)
+            if statuses[-1] == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert statuses[-1] == 200, statuses
