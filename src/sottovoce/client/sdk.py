@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -254,7 +254,9 @@ class SottoClient:
         plain = await self._codec.open(event.room_id, event.sender_device, event.body)
         return dataclasses.replace(event, body=plain)
 
-    async def events(self, since: Mapping[str, int] | None = None) -> AsyncIterator[LiveItem]:
+    async def events(
+        self, since: Mapping[str, int] | None = None
+    ) -> AsyncGenerator[LiveItem, None]:
         """Live events, mail and notices, reconnecting forever with backoff.
 
         Each room's events come exactly once and in order: ``since`` (room id → last seq the
