@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,16 +53,16 @@ FULL = Plan(
 QUICK = Plan(
     fanout_first=1_000,
     fanout_ceiling=600_000,
-    fanout_seconds=1.5,
+    fanout_seconds=1.0,
     fanout_max_steps=11,
     idle_connections=2_000,
-    idle_hold_s=6,
-    idle_heartbeat_s=3,
+    idle_hold_s=4,
+    idle_heartbeat_s=2,
     storm_clients=1_000,
     storm_limit_s=30,
     light_rate=1_000,
     light_seconds=3,
-    history_events=1_000,
+    history_events=500,
     history_rounds=1,
 )
 
@@ -169,6 +170,7 @@ async def run_all(target: Target, plan: Plan, only: list[str]) -> list[Measure]:
     """Run each scenario once; a failing scenario is reported and leaves its figures empty."""
     figures: list[Measure] = []
     for name in only:
+        started = time.monotonic()
         print(f"{target.name}: {name}", flush=True)
         if isinstance(target, SottovoceTarget):
             await target.refresh_sessions()
@@ -177,4 +179,5 @@ async def run_all(target: Target, plan: Plan, only: list[str]) -> list[Measure]:
         except Exception:
             print(f"{target.name}: {name} failed:\n{traceback.format_exc()}", flush=True)
             figures.append(Measure(name, "failed", "", None))
+        print(f"{target.name}: {name} took {time.monotonic() - started:.0f} s", flush=True)
     return figures
