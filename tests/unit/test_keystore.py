@@ -30,6 +30,7 @@ from sottovoce.client.keysources import (
 )
 from sottovoce.client.keystore import Keystore, Table
 from sottovoce.client.trust import TrustRecord
+from tests.unit.keyring_double import DictKeyring
 
 # Cheap argon2 costs keep the suite fast; one test below uses the real defaults.
 FAST = Argon2Params(time_cost=1, memory_kib=1024, parallelism=1)
@@ -291,19 +292,6 @@ def test_a_second_store_reuses_the_profiles_key_file(tmp_path: Path) -> None:
     Keystore.create(tmp_path / "two.db", key).close()
     Keystore.open(tmp_path / "one.db", key).close()
     Keystore.open(tmp_path / "two.db", key).close()
-
-
-class DictKeyring:
-    """Stands in for an OS keyring (a third-party service), with the same two calls."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service_name: str, username: str) -> str | None:
-        return self.entries.get((service_name, username))
-
-    def set_password(self, service_name: str, username: str, password: str) -> None:
-        self.entries[(service_name, username)] = password
 
 
 def test_a_keyring_key_is_random_and_kept_by_the_keyring(path: Path) -> None:

@@ -137,6 +137,18 @@ def _read_header(conn: sqlite3.Connection) -> dict[str, bytes]:
     return {name: bytes(value) for name, value in rows}
 
 
+def stored_key_kind(path: Path) -> str | None:
+    """The ``KeySource.kind`` protecting the store at ``path``; ``None`` if there is no store."""
+    if not path.is_file():
+        return None
+    conn = _connect(path, must_exist=True)
+    try:
+        kind = _read_header(conn).get("key_source")
+    finally:
+        conn.close()
+    return None if kind is None else kind.decode(errors="replace")
+
+
 class Keystore:
     """An unlocked store. Make one with ``create`` or ``open``; ``close`` it when done."""
 
