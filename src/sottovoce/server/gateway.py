@@ -222,7 +222,11 @@ class Gateway:
             await conn.finish()
             log.info("ws_disconnected", user_id=user, device_id=device, code=ws.close_code)
             if not self._hub.user_online(user):
-                await self._announce_presence(user, "offline")
+                try:
+                    await self._announce_presence(user, "offline")
+                except Exception:
+                    # The store may already be closing at shutdown; presence is best effort.
+                    log.warning("offline_presence_failed", user_id=user)
 
     async def _replay(self, conn: Connection, since: dict[str, int], joined: set[str]) -> None:
         for room_id, after in since.items():
