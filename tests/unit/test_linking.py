@@ -118,3 +118,9 @@ def test_malformed_payloads_are_refused(text: str) -> None:
 def test_a_link_request_never_shows_its_private_key() -> None:
     request = LinkRequest.generate(NEW_DEVICE)
     assert request.private_key.hex() not in repr(request)
+
+
+def test_a_small_order_key_in_the_payload_is_refused() -> None:
+    target = parse_link_payload("sotto-link:NEWDEVICE001:" + "A" * 43)
+    with pytest.raises(InvalidLinkPayload):
+        seal_link_bundle(target, ALICE, IdentityKeyPair.generate())

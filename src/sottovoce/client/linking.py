@@ -142,7 +142,13 @@ class LinkRequest:
 def seal_link_bundle(target: LinkTarget, user_id: str, identity: IdentityKeyPair) -> bytes:
     """The existing device's side: the identity key and user id, sealed to the new device."""
     plaintext = Writer().opaque(user_id.encode()).opaque(identity.private).bytes()
-    kem_output, ciphertext = _SUITE.encrypt_with_label(
-        target.public_key, LINK_LABEL, _context(target.device_id, target.public_key), plaintext
-    )
+    context = _context(target.device_id, target.public_key)
+    try:
+        kem_output, ciphertext = _SUITE.encrypt_with_label(
+            target.public_key, LINK_LABEL, context, plaintext
+        )
+    except (CryptoError, ValueError):
+        # Small-order points give an all-zero shared secret, which X25519 refuses; the MLS
+        # suite's HPKE seal lets cryptography's ValueError through for them.
+        raise InvalidLinkPayload("the key in the link payload is not usable") from None
     return Writer().u16(_BUNDLE_VERSION).opaque(kem_output).opaque(ciphertext).bytes()
