@@ -8,13 +8,13 @@ roster; `pytest -s` prints which operations crossed in which direction.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from sottovoce.mls import MLSError
 from tests.interop.matrix import Matrix
-from tests.interop.members import Candidate, Member, PyCandidate, TsCandidate
+from tests.interop.members import Candidate, CommitOut, Member, PyCandidate, TsCandidate
 from tests.interop.ts_driver import TsMls, TsMlsRejected
 
 WIRE_FORMATS = pytest.mark.parametrize(
@@ -33,6 +33,11 @@ def assert_agree(members: Sequence[Member]) -> None:
         assert other.roster() == first.roster(), where
 
 
+def add_operation(committer: Member) -> str:
+    # Python's add commits carry a path, ts-mls's add-only commits never do.
+    return "add (with path)" if committer.implementation == "python" else "add (no path)"
+
+
 def add(
     matrix: Matrix,
     committer: Member,
@@ -44,9 +49,7 @@ def add(
 ) -> list[Member]:
     """``committer`` adds ``candidates`` in one commit, everyone follows, the new members join."""
     out = committer.add([c.key_package for c in candidates], tree_in_welcome=not tree_out_of_band)
-    # Python's add commits carry a path, ts-mls's add-only commits never do.
-    operation = "add (with path)" if committer.implementation == "python" else "add (no path)"
-    matrix.deliver(operation, committer, out.message, others)
+    matrix.deliver(add_operation(committer), committer, out.message, others)
     assert out.welcome is not None
     tree = out.ratchet_tree if tree_out_of_band else None
     return [matrix.join(committer, c, out.welcome, tree, public=public) for c in candidates]
@@ -193,6 +196,42 @@ def test_add_and_remove_in_one_commit_with_path_both_ways(
         exchange_messages(matrix, members)
 
 
+@pytest.mark.parametrize(
+    ("committer", "removed"),
+    [
+        pytest.param(
+            "ts-mls",
+            "python",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=MLSError,
+                reason="sottovoce.mls decides it was removed by its leaf being blank after "
+                "the commit (_commit_flow.receive_commit), but the commit's Add refilled it",
+            ),
+        ),
+        pytest.param(
+            "python",
+            "ts-mls",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=TsMlsRejected,
+                reason="ts-mls 1.6.4 applyProposals also tests for a blank own leaf "
+                "(selfRemoved), which the commit's Add refilled",
+            ),
+        ),
+    ],
+)
+def test_member_removed_by_a_commit_that_refills_its_leaf_learns_it_was_removed(
+    ts_mls: TsMls, matrix: Matrix, committer: str, removed: str
+) -> None:
+    alice = candidate(ts_mls, committer, "alice").create_group(GROUP_ID, public=False)
+    (bob,) = add(matrix, alice, [], [candidate(ts_mls, removed, "bob")], public=False)
+    # The Add takes the leftmost blank leaf: the one the Remove just emptied, bob's.
+    out = alice.remove([bob.own_leaf], add=[candidate(ts_mls, removed, "carol").key_package])
+    (gone,) = matrix.deliver("add + remove, told to the removed", alice, out.message, [bob])
+    assert gone.removed_self
+
+
 def test_member_removed_by_python_cannot_read_the_next_epoch_in_ts_mls(
     ts_mls: TsMls, matrix: Matrix
 ) -> None:
@@ -275,47 +314,122 @@ def test_python_member_reads_the_group_info_ts_mls_itself_sends(ts_mls: TsMls) -
 EPOCHS = 20
 
 
+class MixedGroup:
+    """Members of both libraries under seeded random operations, one commit per epoch."""
+
+    def __init__(self, ts_mls: TsMls, matrix: Matrix, seed: int) -> None:
+        self.ts_mls = ts_mls
+        self.matrix = matrix
+        self.rng = random.Random(seed)
+        self._names = (f"m{i}" for i in range(10_000))
+        founder = PyCandidate(next(self._names)).create_group(GROUP_ID, public=self.coin())
+        self.members: list[Member] = [founder]
+        first = self.fresh("ts-mls")
+        self.commit(founder, "add (with path)", founder.add([first.key_package]), [], [first])
+
+    def coin(self) -> bool:
+        return self.rng.random() < 0.5
+
+    def fresh(self, implementation: str | None = None) -> Candidate:
+        chosen = implementation or self.rng.choice(["python", "ts-mls"])
+        return candidate(self.ts_mls, chosen, next(self._names))
+
+    def others(self, member: Member) -> list[Member]:
+        return [m for m in self.members if m is not member]
+
+    def commit(
+        self,
+        committer: Member,
+        operation: str,
+        out: CommitOut,
+        removed: Sequence[Member],
+        newcomers: Sequence[Candidate],
+    ) -> None:
+        """Deliver ``out`` to everyone, check the removed see it, let the newcomers join."""
+        staying = [m for m in self.others(committer) if m not in removed]
+        self.matrix.deliver(operation, committer, out.message, staying)
+        # A newcomer takes a removed member's leaf; neither library then notices it was
+        # removed (see test_member_removed_by_a_commit_that_refills_its_leaf_...).
+        if not newcomers:
+            for gone in self.matrix.deliver(operation, committer, out.message, removed):
+                assert gone.removed_self
+        self.members = [committer, *staying]
+        for newcomer in newcomers:
+            assert out.welcome is not None
+            tree = out.ratchet_tree if self.coin() else None
+            self.members.append(
+                self.matrix.join(committer, newcomer, out.welcome, tree, public=self.coin())
+            )
+        assert_agree(self.members)
+
+    def update(self, committer: Member) -> None:
+        self.commit(committer, "update (commit with path)", committer.update(), [], [])
+
+    def add(self, committer: Member, count: int) -> None:
+        newcomers = [self.fresh() for _ in range(count)]
+        out = committer.add([n.key_package for n in newcomers])
+        self.commit(committer, add_operation(committer), out, [], newcomers)
+
+    def remove(self, committer: Member, count: int) -> None:
+        removed = self.rng.sample(self.others(committer), count)
+        out = committer.remove([m.own_leaf for m in removed])
+        self.commit(committer, "remove (commit with path)", out, removed, [])
+
+    def remove_by_proposal(self, committer: Member) -> None:
+        proposer, removed = self.rng.sample(self.others(committer), 2)
+        proposal = proposer.propose_remove(removed.own_leaf)
+        self.matrix.deliver("remove proposal", proposer, proposal, self.others(proposer))
+        out = committer.update()
+        self.commit(committer, "commit of proposals by ref", out, [removed], [])
+
+    def replace(self, committer: Member) -> None:
+        removed = self.rng.choice(self.others(committer))
+        newcomer = self.fresh()
+        out = committer.remove([removed.own_leaf], add=[newcomer.key_package])
+        self.commit(committer, "add + remove (commit with path)", out, [removed], [newcomer])
+
+    def step(self, *, min_size: int, max_size: int) -> None:
+        """One random commit keeping the group between ``min_size`` and ``max_size``."""
+        committer = self.rng.choice(self.members)
+        size = len(self.members)
+        steps: list[Callable[[], None]] = [lambda: self.update(committer)]
+        if size < max_size:
+            steps.append(lambda: self.add(committer, self.rng.randint(1, max_size - size)))
+        if size > min_size:
+            steps.append(lambda: self.remove(committer, self.rng.randint(1, size - min_size)))
+        if size > min_size and size >= 3:
+            steps.append(lambda: self.remove_by_proposal(committer))
+        if size >= 2:
+            steps.append(lambda: self.replace(committer))
+        self.rng.choice(steps)()
+
+    def message(self) -> None:
+        sender = self.rng.choice(self.members)
+        text = b"epoch %d from %s" % (sender.epoch, sender.name.encode())
+        delivered = self.matrix.deliver(
+            "application", sender, sender.encrypt(text), self.others(sender)
+        )
+        assert [d.application for d in delivered] == [text] * len(delivered)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
-def test_mixed_group_agrees_on_every_epoch_under_random_operations(
+def test_three_member_mixed_group_agrees_on_every_epoch_under_random_operations(
     ts_mls: TsMls, matrix: Matrix, seed: int
 ) -> None:
-    rng = random.Random(seed)
-    names = (f"m{i}" for i in range(1000))
-
-    def fresh() -> Candidate:
-        return candidate(ts_mls, rng.choice(["python", "ts-mls"]), next(names))
-
-    founder = PyCandidate(next(names)).create_group(GROUP_ID, public=rng.random() < 0.5)
-    members: list[Member] = [founder]
-    members += add(matrix, founder, [], [TsCandidate(ts_mls, next(names))], public=True)
-    members += add(matrix, members[1], [founder], [fresh()], public=False)
-
+    group = MixedGroup(ts_mls, matrix, seed)
+    while len(group.members) < 3:
+        group.step(min_size=2, max_size=3)
     for _ in range(EPOCHS):
-        committer = rng.choice(members)
-        others = [m for m in members if m is not committer]
-        if rng.random() < 0.5:
-            matrix.deliver(
-                "update (commit with path)", committer, committer.update().message, others
-            )
-        else:
-            removed = rng.choice(others)
-            newcomer = fresh()
-            out = committer.remove([removed.own_leaf], add=[newcomer.key_package])
-            matrix.deliver(
-                "add + remove (commit with path)",
-                committer,
-                out.message,
-                [m for m in others if m is not removed],
-            )
-            assert out.welcome is not None
-            joined = matrix.join(committer, newcomer, out.welcome, None, public=rng.random() < 0.5)
-            members = [*(m for m in members if m is not removed), joined]
-        assert_agree(members)
-        sender = rng.choice(members)
-        delivered = matrix.deliver(
-            "application",
-            sender,
-            sender.encrypt(b"epoch %d" % sender.epoch),
-            [m for m in members if m is not sender],
-        )
-        assert {d.application for d in delivered} == {b"epoch %d" % sender.epoch}
+        group.step(min_size=3, max_size=3)
+        group.message()
+    assert len(group.members) == 3
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_growing_and_shrinking_mixed_group_agrees_on_every_epoch(
+    ts_mls: TsMls, matrix: Matrix, seed: int
+) -> None:
+    group = MixedGroup(ts_mls, matrix, seed)
+    for _ in range(EPOCHS):
+        group.step(min_size=2, max_size=7)
+        group.message()
