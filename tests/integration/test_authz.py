@@ -7,6 +7,8 @@ engineer the full picture.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,12 +119,37 @@ def forged(token: str) -> str:
     return f"{head}.{claims}.{b64(secrets.token_bytes(32)).rstrip('=')}"
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _claims(token: str) -> JSON:
+    part = token.split(".")[1]
+    claims: JSON = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return claims
+
+
+def unsigned(token: str) -> str:
+    """The same claims under ``alg: none``: the classic JWT downgrade."""
+    header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"{header}.{token.split('.')[1]}."
+
+
+def tampered(token: str) -> str:
+    """The original signature over claims that now say the token never expires."""
+    head, _, signature = token.split(".")
+    claims = {**_claims(token), "exp": 4_000_000_000}
+    return f"{head}.{_b64url(json.dumps(claims).encode())}.{signature}"
+
+
 BAD_AUTHORIZATION: list[tuple[str, Callable[[str], dict[str, str]]]] = [
     ("no header", lambda _: {}),
     ("garbage bearer", lambda _: {"Authorization": "Bearer not-a-jwt"}),
     ("wrong scheme", lambda t: {"Authorization": f"Basic {t}"}),
     ("forged signature", lambda t: {"Authorization": f"Bearer {forged(t)}"}),
     ("empty bearer", lambda _: {"Authorization": "Bearer "}),
+    ("alg none", lambda t: {"Authorization": f"Bearer {unsigned(t)}"}),
+    ("tampered claims", lambda t: {"Authorization": f"Bearer {tampered(t)}"}),
 ]
 
 
@@ -424,13 +451,14 @@ async def test_auth_with_a_bad_token_closes_4001(shared_server: ServerProcess, t
         assert await recv_close(ws) == 4001
 
 
-async def test_auth_with_a_forged_token_closes_4001(
+async def test_auth_with_a_forged_unsigned_or_tampered_token_closes_4001(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     person = await people(shared_server)
-    async with person.http.ws_connect(shared_server.ws_url) as ws:
-        await ws.send_json({"type": "auth", "token": forged(person.token)})
-        assert await recv_close(ws) == 4001
+    for fake in (forged, unsigned, tampered):
+        async with person.http.ws_connect(shared_server.ws_url) as ws:
+            await ws.send_json({"type": "auth", "token": fake(person.token)})
+            assert await recv_close(ws) == 4001, fake.__name__
 
 
 async def test_silent_connection_is_closed_after_the_auth_deadline(
@@ -549,3 +577,18 @@ async def test_kicked_member_stops_receiving_the_room_at_once(
     error = await kicked_ws.wait_type("error")
     assert error["code"] == "not_member", error
     assert await kicked_ws.assert_quiet() == [], "a kicked member still receives the room"
+
+
+async def test_since_replays_nothing_from_rooms_the_caller_is_not_in(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    owner, outsider, t = await targets(people, shared_server)
+    leaver = await people(shared_server)
+    (await owner.call("POST", f"/rooms/{t.room}/invite", {"user_id": leaver.user_id})).expect(200)
+    (await leaver.call("POST", f"/rooms/{t.room}/join")).expect(200)
+    (await leaver.call("POST", f"/rooms/{t.room}/leave")).expect(200)
+    await owner.send(t.room, b"after the leave")
+    for person in (outsider, leaver):
+        ws = await person.connect(since={t.room: 0})
+        leaked = [f for f in await ws.assert_quiet() if f.get("type") == "event"]
+        assert leaked == [], f"{person.user_id} replayed a room they are not in: {leaked}"

@@ -530,3 +530,24 @@ async def test_refused_registrations_leave_no_account(shared_server: ServerProce
     devices = shared_server.admin("list-devices", taken, "--json")
     assert devices.returncode == 0, devices.stderr
     assert len(json.loads(devices.stdout)) == 1, devices.stdout
+
+
+async def test_http_limit_follows_the_user_across_addresses(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    clients = [http_session() for _ in range(5)]
+    try:
+        replies = await asyncio.gather(
+            *(
+                call(http, "GET", f"{shared_server.api_url}/me", token=person.token)
+                for http in clients
+                for _ in range(40)
+            )
+        )
+    finally:
+        for http in clients:
+            await http.close()
+    statuses = {r.status for r in replies}
+    assert 429 in statuses, "200 requests of one user from 5 addresses were all served"
+    assert statuses <= {200, 429}, statuses

@@ -18,6 +18,7 @@ import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.integration.conftest import PersonFactory
 from tests.integration.harness import (
     JSON,
     Person,
@@ -233,3 +234,19 @@ def test_acked_events_reach_every_device_once_in_order_across_drops_and_sigkill(
     any_server: ServerProcess, plans: list[list[str]], kill_after: int
 ) -> None:
     asyncio.run(scenario(any_server, plans, kill_after))
+
+
+async def test_concurrent_sends_to_one_room_get_gapless_sequence_numbers(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    senders = [await people(shared_any_server) for _ in range(4)]
+    room = await senders[0].create_room(*senders[1:])
+    before = len(await senders[0].history(room))
+    results = await asyncio.gather(
+        *(s.send(room, f"{i}".encode(), client_id=f"c{i}") for s in senders for i in range(15))
+    )
+    seqs = sorted(r["event"]["seq"] for r in results)
+    assert seqs == list(range(before + 1, before + 61))
+    history = await senders[1].history(room)
+    assert [e["seq"] for e in history] == list(range(1, before + 61))
+    assert {e["event_id"] for e in history[before:]} == {r["event"]["event_id"] for r in results}

@@ -692,3 +692,67 @@ async def test_readyz_reports_an_unreachable_database(
                 break
             await asyncio.sleep(0.2)
         assert statuses[-1] == 200, statuses
+
+
+async def test_inviting_someone_already_in_the_room_is_a_conflict(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob, carol = [await people(shared_server) for _ in range(3)]
+    room = await alice.create_room(bob)
+    (await alice.call("POST", f"/rooms/{room}/invite", {"user_id": carol.user_id})).expect(200)
+    for target in (bob, carol, alice):
+        reply = await alice.call("POST", f"/rooms/{room}/invite", {"user_id": target.user_id})
+        assert (reply.status, reply.code) == (409, "already_member"), (target.user_id, reply.body)
+    (await carol.call("POST", f"/rooms/{room}/join")).expect(200)
+    again = await carol.call("POST", f"/rooms/{room}/join")
+    assert (again.status, again.code) == (409, "already_member"), again.body
+
+
+async def test_kicked_member_can_be_invited_back(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room(bob)
+    (await alice.call("POST", f"/rooms/{room}/kick", {"user_id": bob.user_id})).expect(200)
+    (await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})).expect(200)
+    (await bob.call("POST", f"/rooms/{room}/join")).expect(200)
+    sent = await bob.send(room, b"back")
+    actions = [
+        json.loads(unb64(e["body"]))["action"]
+        for e in await alice.history(room)
+        if e["kind"] == "member"
+    ]
+    assert actions == ["create", "invite", "join", "kick", "invite", "join"]
+    assert sent["event"]["seq"] == 7
+
+
+async def test_mail_is_pushed_after_the_replay(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    room = await alice.create_room(bob)
+    missed = [await alice.send(room, f"missed {i}".encode()) for i in range(2)]
+    (await alice.call("POST", "/to_device", mail_to(bob, b"welcome"))).expect(200)
+    since = missed[0]["event"]["seq"] - 1
+    ws = await bob.connect(since={room: since})
+    frames = [f for f in await ws.drain("order") if f["type"] != "presence"]
+    kinds = [f["type"] for f in frames]
+    assert kinds == ["event", "event", "mail"], frames
+    assert [f["event"]["event_id"] for f in frames[:2]] == [m["event"]["event_id"] for m in missed]
+
+
+async def test_a_body_at_the_size_limit_fits_in_a_websocket_frame(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice = await people(shared_server)
+    room = await alice.create_room()
+    ws = await alice.connect()
+    body = secrets.token_bytes(64 * 1024)
+    await ws.send(
+        {"type": "send", "id": "max", "room_id": room, "client_id": "max", "body": b64(body)}
+    )
+    ack = await ws.wait_for(
+        lambda f: f.get("type") == "ack", skip=lambda f: f.get("type") in {"presence", "event"}
+    )
+    stored = [e for e in await alice.history(room) if e["event_id"] == ack["event_id"]]
+    assert [unb64(e["body"]) for e in stored] == [body]
