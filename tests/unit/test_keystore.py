@@ -318,3 +318,18 @@ def test_trust_records_round_trip(store: Keystore) -> None:
     assert store.load_trust(ALICE) == record
     assert store.all_trust() == [record]
     assert store.load_trust("@bob:example.org") is None
+
+
+def test_changing_the_passphrase_keeps_every_record(path: Path, tmp_path: Path) -> None:
+    with Keystore.create(path, KeyFileKey(tmp_path / "store.key")) as store:
+        store.put(Table.GROUPS, "room", b"state")
+        store.save_trust(TrustRecord(ALICE, b"k" * 32, first_seen=1))
+        store.change_key(passphrase("new passphrase"))
+        assert store.get(Table.GROUPS, "room") == b"state"
+    with pytest.raises(KeySourceUnavailable):
+        Keystore.open(path, KeyFileKey(tmp_path / "store.key"))
+    with pytest.raises(WrongStoreKey):
+        Keystore.open(path, passphrase("old passphrase"))
+    with Keystore.open(path, passphrase("new passphrase")) as store:
+        assert store.get(Table.GROUPS, "room") == b"state"
+        assert [r.user_id for r in store.all_trust()] == [ALICE]

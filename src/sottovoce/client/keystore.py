@@ -167,15 +167,7 @@ class Keystore:
                 conn.execute(statement)
             if _read_header(conn):
                 raise KeystoreExists(f"a local store already exists at {path}")
-            store_id = secrets.token_bytes(_STORE_ID_LEN)
-            header = {
-                "format": FORMAT_VERSION,
-                "key_source": source.kind.encode(),
-                "store_id": store_id,
-                **source.create(store_id),
-            }
-            cipher = StoreCipher(source.unlock(store_id, header), store_id)
-            header["key_check"] = cipher.key_check()
+            header, cipher = _new_header(source)
             conn.executemany("INSERT INTO header (name, value) VALUES (?, ?)", header.items())
             conn.execute("COMMIT")
         except BaseException:
@@ -229,6 +221,26 @@ class Keystore:
                     self._conn.execute("ROLLBACK")
                 raise
 
+    def change_key(self, source: KeySource) -> None:
+        """Protect the store with ``source`` from now on (a new passphrase, or another kind of
+        key). Every record is sealed again under fresh keys in one transaction, so a crash
+        leaves the store under either the old key or the new one."""
+        with self._lock:
+            header, cipher = _new_header(source)
+            with self.transaction():
+                rows = self._conn.execute("SELECT tbl, id, value FROM records").fetchall()
+                records = [(t, *self._cipher.open(t, row_id, v)) for t, row_id, v in rows]
+                self._conn.execute("DELETE FROM records")
+                self._conn.execute("DELETE FROM header")
+                self._conn.executemany(
+                    "INSERT INTO records (tbl, id, value) VALUES (?, ?, ?)",
+                    [(t, *cipher.seal(t, key, value)) for t, key, value in records],
+                )
+                self._conn.executemany(
+                    "INSERT INTO header (name, value) VALUES (?, ?)", header.items()
+                )
+            self._cipher = cipher
+
     def get(self, table: Table, key: str) -> bytes | None:
         with self.transaction() as tx:
             return tx.get(table, key)
@@ -279,6 +291,20 @@ class Keystore:
 
     def all_trust(self) -> list[TrustRecord]:
         return [TrustRecord.from_bytes(value) for _, value in self.items(Table.TRUST)]
+
+
+def _new_header(source: KeySource) -> tuple[dict[str, bytes], StoreCipher]:
+    """The header of a store newly protected by ``source``, and the cipher of its records."""
+    store_id = secrets.token_bytes(_STORE_ID_LEN)
+    header = {
+        "format": FORMAT_VERSION,
+        "key_source": source.kind.encode(),
+        "store_id": store_id,
+        **source.create(store_id),
+    }
+    cipher = StoreCipher(source.unlock(store_id, header), store_id)
+    header["key_check"] = cipher.key_check()
+    return header, cipher
 
 
 def _unlock(header: dict[str, bytes], source: KeySource) -> StoreCipher:
