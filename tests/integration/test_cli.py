@@ -4,6 +4,7 @@ directories), a tail that outlives kill -9, --json output, profiles and exit sta
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import io
 import json
@@ -23,7 +24,17 @@ import pytest
 
 from sottovoce.cli import exitcodes
 from sottovoce.cli.main import build_parser, main
-from tests.integration.harness import FRAME_TIMEOUT, PASSWORD, ServerProcess, free_port
+from sottovoce.cli.profile import Profile
+from sottovoce.client import SottoClient
+from tests.integration.conftest import running
+from tests.integration.harness import (
+    FRAME_TIMEOUT,
+    PASSWORD,
+    ServerProcess,
+    free_port,
+    random_name,
+    sqlite_url,
+)
 
 LINE_TIMEOUT = FRAME_TIMEOUT * 3
 
@@ -188,7 +199,8 @@ def test_history_shows_text_base64_and_membership_and_pages_backwards(
     assert text.code == 0
     assert "@alice:localhost: hello bob" in text.out
     assert "base64:iVBORwA=" in text.out
-    assert "* @bob:localhost joins" in text.out
+    assert "* @alice:localhost invited @bob:localhost" in text.out
+    assert "* @bob:localhost joined" in text.out
     page = bob("history", room_id, "--limit", "2", "--json").json()
     assert [e["body"] for e in page["events"]] == ["hello bob", "iVBORwA="]
     earlier = bob("history", "team", "--limit", "2", "--before", str(page["prev"]), "--json")
@@ -279,6 +291,28 @@ def test_direct_rooms_and_kicks_by_short_user_names(
     room_id = team_room(alice, bob)
     assert alice("room", "kick", "team", "@bob:localhost").code == 0
     assert bob("send", room_id, "still here?").code == exitcodes.FORBIDDEN
+
+
+async def test_processes_sharing_a_profile_never_spend_one_refresh_token_twice(
+    tmp_path: Path,
+) -> None:
+    proc = ServerProcess(
+        tmp_path / "data", sqlite_url(tmp_path / "data"), extra_args=["--access-token-ttl", "1"]
+    )
+    base = tmp_path / "config"
+    with running(proc):
+        tail_store = Profile(server=proc.base_url, base=base)
+        async with SottoClient(proc.base_url, store=tail_store) as tail:
+            await tail.register(random_name(), PASSWORD)
+            send_store = Profile(base=base)
+            async with SottoClient(send_store.server, store=send_store) as send:
+                await asyncio.sleep(2.1)  # let the one-second access token expire
+                # Both find the token expired and refresh at once, as two processes would.
+                answers = await asyncio.gather(tail.rooms(), send.rooms())
+                assert answers == ([], [])
+                # A refresh token spent twice would have revoked the device.
+                assert len(await send.devices()) == 1
+                assert tail_store.load() == send.session == tail.session
 
 
 def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

@@ -55,16 +55,25 @@ def _clock(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+_MEMBERSHIP = {
+    "create": "created the room",
+    "join": "joined",
+    "leave": "left",
+    "invite": "invited {target}",
+    "kick": "removed {target}",
+    "role": "made {target} {role}",
+}
+
+
 def _membership(event: Event) -> str:
     try:
         change = json.loads(event.body)
-        action, target = change["action"], change["target"]
-    except (ValueError, KeyError, TypeError):
-        return "* membership change"
-    if action in ("join", "leave", "create") and target == event.sender:
-        return f"* {target} {'created the room' if action == 'create' else action + 's'}"
-    extra = f" as {change['role']}" if "role" in change else ""
-    return f"* {event.sender} {action}: {target}{extra}"
+        template = _MEMBERSHIP[change["action"]]
+        return f"* {event.sender} " + template.format(
+            target=change["target"], role=change.get("role", "?")
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"* {event.sender} changed the membership"
 
 
 def event_line(event: Event) -> str:

@@ -7,10 +7,14 @@ old one, so a crash mid-write never leaves half a session (and half a refresh to
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import platformdirs
@@ -83,6 +87,19 @@ class Profile:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    @asynccontextmanager
+    async def refreshing(self) -> AsyncIterator[None]:
+        """An exclusive lock on the profile while its refresh token is exchanged: a ``tail`` and
+        a ``send`` sharing the profile must not both spend the same token, which the server
+        would take for theft and answer by revoking the device."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.directory / "refresh.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)

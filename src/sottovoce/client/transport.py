@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Protocol
 
 import aiohttp
@@ -27,6 +28,10 @@ class SessionStore(Protocol):
     def load(self) -> Session | None: ...
 
     def save(self, session: Session) -> None: ...
+
+    def refreshing(self) -> AbstractAsyncContextManager[None]:
+        """Held around a refresh, excluding every other process that shares this store."""
+        ...
 
 
 def transient(exc: SottoError) -> bool:
@@ -123,7 +128,8 @@ class Transport:
     async def refresh(self, stale_access_token: str | None = None) -> Session:
         """Exchange the refresh token. Never retried by itself: if the answer is lost, the old
         token is already spent and presenting it again would revoke the device."""
-        async with self._refresh_lock:
+        shared = self._store.refreshing() if self._store else nullcontext()
+        async with self._refresh_lock, shared:
             current = self.signed_in()
             if stale_access_token is not None and current.access_token != stale_access_token:
                 return current
