@@ -1,4 +1,4 @@
-"""Fixtures for the ts-mls interop tests: a driver process per test, one matrix per session."""
+"""Fixtures for the ts-mls interop tests: one driver process and one matrix per session."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from tests.interop.matrix import Matrix
 from tests.interop.ts_driver import TsMls, missing_requirement
 
 
-@pytest.fixture
-def ts_mls() -> Iterator[TsMls]:
+@pytest.fixture(scope="session")
+def ts_mls_process() -> Iterator[TsMls]:
     reason = missing_requirement()
     if reason is not None:
         unavailable("ts-mls (Node.js driver)", reason)
     with TsMls() as driver:
         yield driver
+
+
+@pytest.fixture
+def ts_mls(ts_mls_process: TsMls) -> TsMls:
+    """The shared driver with no members left over from earlier tests."""
+    ts_mls_process.call("reset")
+    return ts_mls_process
 
 
 @pytest.fixture(scope="session")

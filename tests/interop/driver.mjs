@@ -6,7 +6,7 @@
 // Reply:    {"id": 1, "ok": true, "result": {...}}  or  {"id": 1, "ok": false, "error": "..."}
 //
 // Members are held by name: "key_package" creates one (waiting to create or join a group),
-// every other operation acts on that member's current group state.
+// every other operation acts on that member's current group state; "reset" forgets them all.
 
 import { createInterface } from "node:readline";
 import {
@@ -65,6 +65,12 @@ function decodeAs(hex, wireformat) {
   return message;
 }
 
+const addProposal = (hex) => ({
+  proposalType: "add",
+  add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
+});
+const removeProposal = (leaf) => ({ proposalType: "remove", remove: { removed: leaf } });
+
 const wrap = (wireformat, field, value) =>
   toHex(encodeMlsMessage({ version: "mls10", wireformat, [field]: value }));
 
@@ -101,8 +107,8 @@ async function commit(name, options) {
 }
 
 const ops = {
-  async key_package({ member: name, identity }) {
-    const credential = { credentialType: "basic", identity: text.encode(identity ?? name) };
+  async key_package({ member: name }) {
+    const credential = { credentialType: "basic", identity: text.encode(name) };
     const kp = await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], impl);
     members.set(name, { keyPackage: kp.publicPackage, privatePackage: kp.privatePackage });
     return { key_package: wrap("mls_key_package", "keyPackage", kp.publicPackage) };
@@ -115,29 +121,20 @@ const ops = {
   },
 
   async add({ member: name, key_packages, public: asPublic = false, tree_in_welcome = true }) {
-    const proposals = key_packages.map((hex) => ({
-      proposalType: "add",
-      add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
-    }));
     return commit(name, {
-      extraProposals: proposals,
+      extraProposals: key_packages.map(addProposal),
       wireAsPublicMessage: asPublic,
       ratchetTreeExtension: tree_in_welcome,
     });
   },
 
   async remove({ member: name, leaves, add = [], public: asPublic = false }) {
-    const proposals = [
-      ...leaves.map((leaf) => ({ proposalType: "remove", remove: { removed: leaf } })),
-      ...add.map((hex) => ({
-        proposalType: "add",
-        add: { keyPackage: decodeAs(hex, ["mls_key_package"]).keyPackage },
-      })),
-    ];
+    const proposals = [...leaves.map(removeProposal), ...add.map(addProposal)];
     return commit(name, { extraProposals: proposals, wireAsPublicMessage: asPublic });
   },
 
-  // An empty commit: ts-mls always sends an UpdatePath for it, refreshing the committer's keys.
+  // Commits the proposals received so far. ts-mls adds an UpdatePath when there are none
+  // (an empty commit) or when they include an update or a remove, not for adds alone.
   async update({ member: name, public: asPublic = false }) {
     return commit(name, { wireAsPublicMessage: asPublic });
   },
@@ -145,10 +142,7 @@ const ops = {
   // A proposal by reference, for another member to commit: {"remove": leaf} or {"add": hex}.
   async propose({ member: name, remove, add, public: asPublic = false }) {
     const m = inGroup(name);
-    const proposal =
-      remove !== undefined
-        ? { proposalType: "remove", remove: { removed: remove } }
-        : { proposalType: "add", add: { keyPackage: decodeAs(add, ["mls_key_package"]).keyPackage } };
+    const proposal = remove !== undefined ? removeProposal(remove) : addProposal(add);
     const result = await createProposal(m.state, asPublic, proposal, impl);
     m.state = result.newState;
     return { message: toHex(encodeMlsMessage(result.message)) };
@@ -217,9 +211,10 @@ const ops = {
     return { kind: "handshake", ...describe(m.state) };
   },
 
-  async encrypt({ member: name, data }) {
+  async encrypt({ member: name, data, authenticated_data = "" }) {
     const m = inGroup(name);
-    const result = await createApplicationMessage(m.state, fromHex(data), impl);
+    const aad = fromHex(authenticated_data);
+    const result = await createApplicationMessage(m.state, fromHex(data), impl, aad);
     m.state = result.newState;
     return { message: wrap("mls_private_message", "privateMessage", result.privateMessage) };
   },
@@ -240,8 +235,10 @@ const ops = {
     return { secret: toHex(secret) };
   },
 
-  async ratchet_tree({ member: name }) {
-    return { ratchet_tree: toHex(encodeRatchetTree(inGroup(name).state.ratchetTree)) };
+  // Forget every member, so one process can serve test after test.
+  async reset() {
+    members.clear();
+    return {};
   },
 };
 

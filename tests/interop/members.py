@@ -40,8 +40,10 @@ class CommitOut:
 @dataclass(frozen=True, slots=True)
 class Delivered:
     application: bytes | None
-    """The plaintext of an application message; None for a commit."""
+    """The plaintext of an application message; None for a proposal or a commit."""
     removed_self: bool = False
+    authenticated_data: bytes | None = None
+    """An application message's authenticated data, where the library reports it."""
 
 
 class Member(Protocol):
@@ -61,7 +63,8 @@ class Member(Protocol):
     def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut: ...
     def remove(self, leaves: list[int], add: Sequence[bytes] = ()) -> CommitOut: ...
     def update(self) -> CommitOut:
-        """A commit with a path, carrying every proposal received since the last commit."""
+        """A commit of every proposal received since the last commit, with a path (but
+        ts-mls sends none when those proposals are only adds)."""
         ...
 
     def propose_remove(self, leaf: int) -> bytes: ...
@@ -70,7 +73,7 @@ class Member(Protocol):
         """A signed GroupInfo with the ratchet tree and external_pub, for external joiners."""
         ...
 
-    def encrypt(self, data: bytes) -> bytes: ...
+    def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes: ...
     def process(self, message: bytes) -> Delivered: ...
 
 
@@ -152,13 +155,20 @@ class PyMember:
     def group_info(self) -> bytes:
         return self.group.group_info()
 
-    def encrypt(self, data: bytes) -> bytes:
-        return self.group.encrypt(data)
+    def propose_update(self) -> bytes:
+        return self.group.propose_update()
+
+    def reload(self) -> None:
+        """Persist and restore the group state, as a client restarting would."""
+        self.group = Group.from_bytes(self.group.to_bytes(), _config(self.public))
+
+    def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
+        return self.group.encrypt(data, authenticated_data)
 
     def process(self, message: bytes) -> Delivered:
         received = self.group.process(message)
         if isinstance(received, ApplicationMessage):
-            return Delivered(received.data)
+            return Delivered(received.data, authenticated_data=received.authenticated_data)
         if isinstance(received, ProposalReceived):
             return Delivered(None)
         assert isinstance(received, CommitApplied), f"unexpected {received!r}"
@@ -260,8 +270,9 @@ class TsMember:
     def group_info_as_ts_mls_sends_it(self) -> bytes:
         return _bytes(self._call("group_info", as_ts_mls=True)["group_info"])
 
-    def encrypt(self, data: bytes) -> bytes:
-        return _bytes(self._call("encrypt", data=data.hex())["message"])
+    def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
+        result = self._call("encrypt", data=data.hex(), authenticated_data=authenticated_data.hex())
+        return _bytes(result["message"])
 
     def process(self, message: bytes) -> Delivered:
         result = self._call("process", message=message.hex())

@@ -14,7 +14,14 @@ import pytest
 
 from sottovoce.mls import MLSError
 from tests.interop.matrix import Matrix
-from tests.interop.members import Candidate, CommitOut, Member, PyCandidate, TsCandidate
+from tests.interop.members import (
+    Candidate,
+    CommitOut,
+    Member,
+    PyCandidate,
+    PyMember,
+    TsCandidate,
+)
 from tests.interop.ts_driver import TsMls, TsMlsRejected
 
 WIRE_FORMATS = pytest.mark.parametrize(
@@ -65,6 +72,34 @@ def exchange_messages(matrix: Matrix, members: Sequence[Member]) -> None:
 
 def candidate(ts_mls: TsMls, implementation: str, name: str) -> Candidate:
     return TsCandidate(ts_mls, name) if implementation == "ts-mls" else PyCandidate(name)
+
+
+# -- application messages ---------------------------------------------------------------------
+
+
+def test_application_messages_are_read_out_of_order_both_ways(
+    ts_mls: TsMls, matrix: Matrix
+) -> None:
+    alice, bob = mixed_pair(ts_mls, matrix, public=False)
+    for sender, reader in [(alice, bob), (bob, alice)]:
+        texts = [b"message %d" % i for i in range(6)]
+        ciphertexts = [sender.encrypt(text) for text in texts]
+        for i in [3, 0, 5, 2, 1, 4]:
+            (delivered,) = matrix.deliver(
+                "application, out of order", sender, ciphertexts[i], [reader]
+            )
+            assert delivered.application == texts[i]
+
+
+def test_authenticated_data_is_carried_both_ways(ts_mls: TsMls, matrix: Matrix) -> None:
+    alice, bob = mixed_pair(ts_mls, matrix, public=False)
+    message = bob.encrypt(b"from ts-mls", authenticated_data=b"room=1")
+    (delivered,) = matrix.deliver("application with authenticated data", bob, message, [alice])
+    assert (delivered.application, delivered.authenticated_data) == (b"from ts-mls", b"room=1")
+    # ts-mls does not hand the authenticated data back, but decrypting authenticates it.
+    message = alice.encrypt(b"from python", authenticated_data=b"room=2")
+    (delivered,) = matrix.deliver("application with authenticated data", alice, message, [bob])
+    assert delivered.application == b"from python"
 
 
 # -- joining --------------------------------------------------------------------------------
@@ -274,6 +309,22 @@ def test_proposals_by_reference_are_committed_by_the_other_library(
     exchange_messages(matrix, members)
 
 
+@WIRE_FORMATS
+def test_python_update_proposal_is_committed_by_ts_mls(
+    ts_mls: TsMls, matrix: Matrix, public: bool
+) -> None:
+    alice = PyCandidate("alice").create_group(GROUP_ID, public=public)
+    bob, carol = add(
+        matrix, alice, [], [TsCandidate(ts_mls, "bob"), TsCandidate(ts_mls, "carol")], public=public
+    )
+    matrix.deliver("update proposal", alice, alice.propose_update(), [bob, carol])
+    out = bob.update()
+    matrix.deliver("commit of proposals by ref", bob, out.message, [alice, carol])
+    members = [alice, bob, carol]
+    assert_agree(members)
+    exchange_messages(matrix, members)
+
+
 def test_python_member_joins_a_ts_mls_group_by_external_commit(
     ts_mls: TsMls, matrix: Matrix
 ) -> None:
@@ -402,6 +453,9 @@ class MixedGroup:
         if size >= 2:
             steps.append(lambda: self.replace(committer))
         self.rng.choice(steps)()
+        for member in self.members:
+            if isinstance(member, PyMember) and self.rng.random() < 0.25:
+                member.reload()
 
     def message(self) -> None:
         sender = self.rng.choice(self.members)
