@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from sottovoce.mls import MLSError
+from sottovoce.mls._codec import serialize
+from sottovoce.mls._tree_structs import Extension, ExtensionType, RequiredCapabilities
 from tests.interop.matrix import Matrix
 from tests.interop.members import (
     Candidate,
@@ -323,6 +325,21 @@ def test_python_update_proposal_is_committed_by_ts_mls(
     members = [alice, bob, carol]
     assert_agree(members)
     exchange_messages(matrix, members)
+
+
+@WIRE_FORMATS
+def test_group_context_extensions_committed_by_python_are_followed_by_ts_mls(
+    ts_mls: TsMls, matrix: Matrix, public: bool
+) -> None:
+    alice = PyCandidate("alice").create_group(GROUP_ID, public=public)
+    (bob,) = add(matrix, alice, [], [TsCandidate(ts_mls, "bob")], public=public)
+    # required_capabilities asking for nothing: every member supports it by default.
+    required = Extension(ExtensionType.REQUIRED_CAPABILITIES, serialize(RequiredCapabilities()))
+    proposal = alice.group.propose_extensions((required,))
+    matrix.deliver("group_context_extensions proposal", alice, proposal, [bob])
+    matrix.deliver("commit of proposals by ref", alice, alice.update().message, [bob])
+    assert_agree([alice, bob])
+    exchange_messages(matrix, [alice, bob])
 
 
 def test_python_member_joins_a_ts_mls_group_by_external_commit(
