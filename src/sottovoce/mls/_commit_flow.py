@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -274,8 +273,8 @@ def create_commit(
             template,
             signature_priv=state.signature_priv,
             group_id=state.context.group_id,
-            leaf_secret=secrets.token_bytes(suite.hash_len),
-            path_secret=secrets.token_bytes(suite.hash_len),
+            leaf_secret=config.random_bytes(suite.hash_len),
+            path_secret=config.random_bytes(suite.hash_len),
         )
         tree = prepared.tree
         context = _context_with(state, tree, applied.extensions)

@@ -8,7 +8,6 @@ application confirms the delivery service accepted them (``merge_pending_commit`
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -122,7 +121,13 @@ class Group:
         suite = get_suite(key_package.cipher_suite)
         leaf = key_package.leaf_node
         state = create_group(
-            suite, group_id, leaf, bundle.signature_priv, bundle.encryption_priv, extensions
+            suite,
+            group_id,
+            leaf,
+            bundle.signature_priv,
+            bundle.encryption_priv,
+            init_secret=config.random_bytes(suite.hash_len),
+            extensions=extensions,
         )
         return cls(state, config)
 
@@ -256,6 +261,7 @@ class Group:
                 state.secret_tree,
                 state.secrets.sender_data_secret,
                 confirmation_tag=confirmation_tag,
+                reuse_guard=self._config.random_bytes(4),
             )
             return _message_bytes(message), dataclasses.replace(state, secret_tree=tree)
         public = protect_public(
@@ -305,7 +311,7 @@ class Group:
         return self._propose(Proposal(Remove(leaf_index)), None)
 
     def _external_psk(self, psk_id: bytes) -> Proposal:
-        nonce = secrets.token_bytes(self.state.suite.hash_len)
+        nonce = self._config.random_bytes(self.state.suite.hash_len)
         return Proposal(PreSharedKey(PreSharedKeyID(PSKType.EXTERNAL, nonce, psk_id=psk_id)))
 
     def propose_external_psk(self, psk_id: bytes) -> bytes:
@@ -327,7 +333,9 @@ class Group:
         state = self.state
         leaf = state.tree.leaf(state.own_leaf)
         assert leaf is not None
-        private, public = state.suite.generate_hpke_key_pair()
+        private, public = state.suite.derive_key_pair(
+            self._config.random_bytes(state.suite.hash_len)
+        )
         new_leaf = dataclasses.replace(
             leaf,
             encryption_key=public,

@@ -7,6 +7,7 @@ been checked, which is how a rejected message leaves the group exactly as it was
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,8 @@ class GroupConfig:
     clock: Callable[[], int] = _unix_now
     encrypt_handshake: bool = True
     """Send proposals and commits as PrivateMessages, hiding them from the server."""
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    """Where fresh secrets, nonces and reuse guards come from; HPKE encryption draws its own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -70,20 +69,18 @@ def create_group(
     leaf: LeafNode,
     signature_priv: bytes,
     encryption_priv: bytes,
+    *,
+    init_secret: bytes,
     extensions: tuple[Extension, ...] = (),
 ) -> GroupState:
-    """A one-member group at epoch 0 (section 11): random init secret, empty transcript."""
+    """A one-member group at epoch 0 (section 11); ``init_secret`` must be fresh and random."""
     tree = RatchetTree.with_one_leaf(leaf)
     check_extensions_supported(tree, extensions)
     context = GroupContext(suite.suite_id, group_id, 0, tree.tree_hash(suite), b"", extensions)
-    secrets_ = derive_epoch_secrets(
-        suite,
-        secrets.token_bytes(suite.hash_len),
-        zero_secret(suite),
-        zero_secret(suite),
-        serialize(context),
+    epoch = derive_epoch_secrets(
+        suite, init_secret, zero_secret(suite), zero_secret(suite), serialize(context)
     )
-    tag = suite.mac(secrets_.confirmation_key, b"")
+    tag = suite.mac(epoch.confirmation_key, b"")
     return GroupState(
         suite=suite,
         context=context,
@@ -91,11 +88,11 @@ def create_group(
         own_leaf=0,
         signature_priv=signature_priv,
         private_keys=MappingProxyType({0: encryption_priv}),
-        secrets=secrets_,
-        secret_tree=SecretTree.create(suite, secrets_.encryption_secret, 1),
+        secrets=epoch,
+        secret_tree=SecretTree.create(suite, epoch.encryption_secret, 1),
         interim_transcript_hash=interim_transcript_hash(suite, b"", tag),
         confirmation_tag=tag,
-        resumption_psks=MappingProxyType({0: secrets_.resumption_psk}),
+        resumption_psks=MappingProxyType({0: epoch.resumption_psk}),
     )
 
 
@@ -236,7 +233,11 @@ def join_external(
     except DecodeError as exc:
         raise InvalidWelcome(f"external_pub does not decode: {exc}") from exc
     kem_output, init_secret = suite.hpke_export_sender(
-        external_pub, b"", EXTERNAL_INIT_LABEL, suite.hash_len
+        external_pub,
+        b"",
+        EXTERNAL_INIT_LABEL,
+        suite.hash_len,
+        ephemeral_ikm=config.random_bytes(suite.hash_len),
     )
     sender = Sender(SenderType.NEW_MEMBER_COMMIT)
     inline = [Proposal(ExternalInit(kem_output))]
@@ -260,8 +261,8 @@ def join_external(
         leaf,
         signature_priv=signature_priv,
         group_id=context.group_id,
-        leaf_secret=secrets.token_bytes(suite.hash_len),
-        path_secret=secrets.token_bytes(suite.hash_len),
+        leaf_secret=config.random_bytes(suite.hash_len),
+        path_secret=config.random_bytes(suite.hash_len),
     )
     provisional = dataclasses.replace(
         context, epoch=context.epoch + 1, tree_hash=prepared.tree.tree_hash(suite)
