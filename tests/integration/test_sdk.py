@@ -4,6 +4,7 @@ live stream across a kill -9 and restart, token refresh, revocation, mailbox and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -12,9 +13,9 @@ import pytest
 
 from sottovoce.client import Session, SottoClient
 from sottovoce.client.errors import ServerUnreachable
-from sottovoce.client.records import LiveItem
+from sottovoce.client.records import LiveItem, Typing
 from sottovoce.core.errors import DeviceRevoked, InvalidCredentials, NotMember
-from sottovoce.core.models import Event, EventKind, Mail
+from sottovoce.core.models import Event, EventKind, Mail, Receipt
 from tests.integration.conftest import running
 from tests.integration.harness import (
     FRAME_TIMEOUT,
@@ -230,6 +231,42 @@ async def test_sending_while_streaming_uses_the_live_connection_and_stays_idempo
     # A first send reported as a duplicate would mean the ack was lost and HTTP retried it.
     assert not sent.duplicate
     assert again.duplicate and again.event_id == sent.event_id
+
+
+async def test_typing_and_read_receipts_reach_the_other_member(
+    shared_server: ServerProcess, clients: Factory
+) -> None:
+    alice, bob = await clients(shared_server), await clients(shared_server)
+    room_id = await shared_room(alice, bob)
+    sent = await alice.send(room_id, b"did you read this?")
+    watching, reading = alice.events(), bob.events()
+    notices = asyncio.ensure_future(_notices(watching, 2))
+    bob_items = asyncio.ensure_future(next_items(reading, 1))
+    await asyncio.sleep(0)
+    await _until_connected(alice)
+    await _until_connected(bob)
+    assert await bob.typing(room_id, True)
+    assert await bob.mark_read(room_id, sent.seq)
+    typing, receipt = await notices
+    await watching.aclose()
+    bob_items.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await bob_items
+    await reading.aclose()
+    bob_id = session_of(bob).user_id
+    assert typing == Typing(room_id, bob_id, True)
+    assert receipt == Receipt(room_id, bob_id, sent.seq)
+
+
+async def _notices(stream: AsyncIterator[LiveItem], count: int) -> list[LiveItem]:
+    """The next ``count`` typing and receipt notices, skipping presence and events."""
+    found: list[LiveItem] = []
+    async with asyncio.timeout(FRAME_TIMEOUT * 3):
+        while len(found) < count:
+            item = await anext(stream)
+            if isinstance(item, Typing | Receipt):
+                found.append(item)
+    return found
 
 
 async def test_expired_access_tokens_are_refreshed_without_the_caller_noticing(

@@ -283,6 +283,11 @@ class SottoClient:
         frame = {"type": "typing", "room_id": room_id, "typing": typing}
         return self._live is not None and await self._live.send_frame(frame)
 
+    async def mark_read(self, room_id: str, seq: int) -> bool:
+        """Tell the room this account has read up to ``seq``; False when not connected."""
+        frame = {"type": "receipt", "room_id": room_id, "seq": seq}
+        return self._live is not None and await self._live.send_frame(frame)
+
     # To-device mailbox ----------------------------------------------------------------------
 
     async def send_to_devices(self, messages: Iterable[tuple[str, str, str, bytes]]) -> int:
