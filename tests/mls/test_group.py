@@ -159,3 +159,11 @@ def test_add_proposed_by_one_member_is_committed_by_another_and_the_joiner_gets_
     carol = Group.join(out.welcome, carol_bundle, config())
     dave = Group.join(out.welcome, dave_bundle, config())
     assert_same_epoch([alice, bob, carol, dave])
+
+
+def test_message_lengths_are_padded_to_the_block_size() -> None:
+    alice = new_group()
+    (bob,) = add_members(alice, [], ["bob"])
+    short, longer = alice.encrypt(b"a"), alice.encrypt(b"a" * 20)
+    assert len(short) == len(longer)
+    assert bob.process(longer) == ApplicationMessage(alice.own_leaf, b"a" * 20, b"")

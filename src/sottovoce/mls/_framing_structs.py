@@ -70,7 +70,7 @@ def content_type_of(content: Content) -> ContentType:
     return ContentType.APPLICATION
 
 
-def _encode_content(w: Writer, content: Content) -> None:
+def encode_content(w: Writer, content: Content) -> None:
     if isinstance(content, bytes):
         w.opaque(content)
     else:
@@ -125,7 +125,7 @@ class FramedContent:
         w.opaque(self.group_id).u64(self.epoch)
         self.sender.encode(w)
         w.opaque(self.authenticated_data).u8(self.content_type)
-        _encode_content(w, self.content)
+        encode_content(w, self.content)
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
@@ -249,7 +249,7 @@ class PrivateMessageContent:
     padding: int = 0
 
     def encode(self, w: Writer) -> None:
-        _encode_content(w, self.content)
+        encode_content(w, self.content)
         self.auth.encode(w)
         w.raw(bytes(self.padding))
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._codec import Writer, decode_all, serialize
 from sottovoce.mls._commit_flow import CreatedCommit, create_commit, receive_commit
 from sottovoce.mls._framing import (
     protect_private,
@@ -30,6 +30,7 @@ from sottovoce.mls._framing_structs import (
     PublicMessage,
     Sender,
     WireFormat,
+    encode_content,
 )
 from sottovoce.mls._group_state import GroupConfig, GroupState, group_info
 from sottovoce.mls._join import create_group, join_external, join_from_welcome
@@ -261,6 +262,7 @@ class Group:
                 state.secret_tree,
                 state.secrets.sender_data_secret,
                 confirmation_tag=confirmation_tag,
+                padding=self._padding(content.content),
                 reuse_guard=self._config.random_bytes(4),
             )
             return _message_bytes(message), dataclasses.replace(state, secret_tree=tree)
@@ -273,6 +275,14 @@ class Group:
             confirmation_tag,
         )
         return _message_bytes(public), state
+
+    def _padding(self, content: Content) -> int:
+        block = self._config.padding_block
+        if block <= 1:
+            return 0
+        w = Writer()
+        encode_content(w, content)
+        return -len(w.bytes()) % block
 
     def _wire_format(self) -> WireFormat:
         if self._config.encrypt_handshake:

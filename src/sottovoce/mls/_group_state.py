@@ -66,6 +66,9 @@ class GroupConfig:
     clock: Callable[[], int] = _unix_now
     encrypt_handshake: bool = True
     """Send proposals and commits as PrivateMessages, hiding them from the server."""
+    padding_block: int = 32
+    """PrivateMessage contents are zero-padded to a multiple of this many bytes, so the
+    server learns message lengths only roughly; 0 or 1 turns padding off."""
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
     """Where fresh secrets, nonces and reuse guards come from; HPKE encryption draws its own."""
 
