@@ -242,6 +242,14 @@ class Reply:
             return code if isinstance(code, str) else None
         return None
 
+    @property
+    def message(self) -> str | None:
+        """The human message of an error answer, or None."""
+        if self.code is None:
+            return None
+        message = self.body["error"].get("message")
+        return message if isinstance(message, str) and message else None
+
     def expect(self, status: int) -> Any:
         assert self.status == status, f"expected {status}, got {self.status}: {self.body!r}"
         return self.body
@@ -417,7 +425,12 @@ class WebSocket:
         await self.ws.send_json(frame)
 
     async def recv(self, timeout: float = FRAME_TIMEOUT) -> JSON:
-        return await recv_json(self.ws, timeout)
+        frame = await recv_json(self.ws, timeout)
+        if frame.get("type") == "error":
+            # Every error frame carries the request id (or null), a code and a human message.
+            assert "id" in frame and isinstance(frame.get("code"), str), frame
+            assert isinstance(frame.get("message"), str) and frame["message"], frame
+        return frame
 
     async def wait_for(
         self,

@@ -93,7 +93,7 @@ async def mismatches(
         reply = await call(
             http, case.method, server.api_url + case.path, token=token, json_body=case.body
         )
-        if (reply.status, reply.code) != (status, code):
+        if (reply.status, reply.code, bool(reply.message)) != (status, code, True):
             found.append(
                 f"{case.method} {case.path}: expected {status} {code}, "
                 f"got {reply.status} {reply.body!r}"[:300]
@@ -592,3 +592,18 @@ async def test_since_replays_nothing_from_rooms_the_caller_is_not_in(
         ws = await person.connect(since={t.room: 0})
         leaked = [f for f in await ws.assert_quiet() if f.get("type") == "event"]
         assert leaked == [], f"{person.user_id} replayed a room they are not in: {leaked}"
+
+
+async def test_a_token_in_the_url_is_ignored(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    for query in ("token", "access_token"):
+        url = f"{shared_server.ws_url}?{query}={person.token}"
+        async with person.http.ws_connect(url) as ws:
+            await ws.send_json({"type": "ping", "id": "p"})
+            assert await recv_close(ws) == 4002, query
+    reply = await call(
+        person.http, "GET", f"{shared_server.api_url}/me?access_token={person.token}"
+    )
+    assert (reply.status, reply.code) == (401, "unauthenticated"), reply.body

@@ -293,7 +293,7 @@ async def test_login_flood_from_one_address_is_rate_limited(
     name = person.user_id[1:].split(":")[0]
     codes = []
     async with http_session() as http:
-        for _ in range(15):
+        for _ in range(12):
             reply = await call(
                 http,
                 "POST",
@@ -527,9 +527,6 @@ async def test_refused_registrations_leave_no_account(shared_server: ServerProce
     listed = shared_server.admin("list-users", "--json")
     assert listed.returncode == 0, listed.stderr
     assert taken in listed.stdout and weak not in listed.stdout
-    devices = shared_server.admin("list-devices", taken, "--json")
-    assert devices.returncode == 0, devices.stderr
-    assert len(json.loads(devices.stdout)) == 1, devices.stdout
 
 
 async def test_http_limit_follows_the_user_across_addresses(

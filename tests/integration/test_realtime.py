@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -352,6 +353,7 @@ async def test_sent_event_has_the_documented_shape(
     assert (event["sender_device"], event["client_id"]) == (alice.device_id, "shape")
     assert unb64(event["body"]) == body and event["body"].endswith("=")
     assert event["event_id"].startswith("$") and isinstance(event["ts"], int)
+    assert abs(event["ts"] / 1000 - time.time()) < 3600, "ts is not milliseconds since the epoch"
     # Unpadded base64 is accepted too.
     unpadded = await alice.send(room, b"ab", client_id="nopad")
     assert unb64(unpadded["event"]["body"]) == b"ab"
