@@ -45,6 +45,10 @@ ACK_TIMEOUT = 10.0
 INBOX = 1024
 HEARTBEAT = 30.0
 
+# The server is restarting or the network is down: try again. A refused handshake (a proxy's 502
+# while the server restarts) counts too; a refused token is handled by the close code instead.
+RECONNECTABLE = (*CONNECTION_ERRORS, ConnectionResetError, aiohttp.WSServerHandshakeError)
+
 PageAfter = Callable[[str, int], Awaitable[Page]]
 
 
@@ -114,8 +118,13 @@ class EventStream:
                 async for item in self._connection():
                     yield item
                     delays = self._backoff.delays()
-            except (*CONNECTION_ERRORS, ConnectionResetError):
+            except RECONNECTABLE:
                 pass
+            except SottoError as exc:
+                # A gap being paged while the server restarts: the cursors did not move, so
+                # the replay after reconnecting brings the same events again.
+                if not transient(exc):
+                    raise
             finally:
                 self._drop_connection()
             await asyncio.sleep(next(delays))
