@@ -108,6 +108,14 @@ async def test_migrations_build_exactly_the_schema_the_code_uses(database_url: s
         await engine.dispose()
 
 
+async def test_nodes_starting_together_migrate_once_and_all_open(database_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(database_url) for _ in range(4)))
+    await add_user(stores[0], "alice")
+    for opened in stores:
+        assert await opened.get_user("@alice:test") is not None
+        await opened.close()
+
+
 @pytest.mark.parametrize(
     "url", ["mysql://db/chat", "sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"]
 )

@@ -230,7 +230,7 @@ class SqlStore:
     ) -> tuple[Event, bool]:
         async with self._db.writing() as conn:
             # Take the room's row lock first: every later statement of this transaction then sees
-            # all earlier appends to the room, so the duplicate check below cannot race.
+            # all earlier appends to the room, so the idempotency check below cannot race.
             seq = (
                 await conn.execute(
                     update(rooms)
@@ -241,21 +241,35 @@ class SqlStore:
             ).scalar_one_or_none()
             if seq is None:
                 raise NotFound(f"there is no room {event.room_id}")
-            original = (
+            stored = Event(seq=seq, **_fields(event))
+            # The insert doubles as the duplicate check, sparing the common case a round trip.
+            inserted = (
                 await conn.execute(
-                    select(*EVENT_COLUMNS).where(
-                        events.c.room_id == event.room_id,
-                        events.c.sender_device == event.sender_device,
-                        events.c.client_id == event.client_id,
+                    self._upsert(events)
+                    .values(**event_values(stored))
+                    .on_conflict_do_nothing(
+                        index_elements=[
+                            events.c.room_id,
+                            events.c.sender_device,
+                            events.c.client_id,
+                        ]
                     )
+                    .returning(events.c.seq)
                 )
             ).one_or_none()
-            if original is not None:
+            if inserted is None:
+                original = (
+                    await conn.execute(
+                        select(*EVENT_COLUMNS).where(
+                            events.c.room_id == event.room_id,
+                            events.c.sender_device == event.sender_device,
+                            events.c.client_id == event.client_id,
+                        )
+                    )
+                ).one()
                 # Undo the counter bump: a retried send writes nothing.
                 await conn.rollback()
                 return event_from_row(original), True
-            stored = Event(seq=seq, **_fields(event))
-            await conn.execute(insert(events).values(**event_values(stored)))
             if membership is not None:
                 await self._apply_membership(conn, event.room_id, membership)
         return stored, False
