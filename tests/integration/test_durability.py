@@ -250,3 +250,41 @@ async def test_concurrent_sends_to_one_room_get_gapless_sequence_numbers(
     history = await senders[1].history(room)
     assert [e["seq"] for e in history] == list(range(1, before + 61))
     assert {e["event_id"] for e in history[before:]} == {r["event"]["event_id"] for r in results}
+
+
+async def test_everything_acknowledged_survives_sigkill(
+    any_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(any_server), await people(any_server)
+    room = await alice.create_room(bob)
+    sent = [await alice.send(room, f"m{i}".encode()) for i in range(3)]
+    mail = {"user_id": bob.user_id, "device_id": bob.device_id, "kind": "k", "body": b64(b"w")}
+    (await alice.call("POST", "/to_device", {"messages": [mail]})).expect(200)
+    packages = {"one_time": [b64(b"p1"), b64(b"p2"), b64(b"p3")], "last_resort": b64(b"lr")}
+    (await bob.call("POST", "/keys/packages", packages)).expect(200)
+    claimed = (await alice.call("POST", "/keys/claim", {"user_id": bob.user_id})).expect(200)
+    rotated = (
+        await alice.call("POST", "/refresh", {"refresh_token": alice.session["refresh_token"]})
+    ).expect(200)
+    name = bob.user_id[1:].split(":")[0]
+    login = {"username": name, "password": bob.password}
+    doomed = (await bob.call("POST", "/login", login)).expect(200)
+    assert (await bob.call("DELETE", f"/devices/{doomed['device_id']}")).status == 204
+
+    await asyncio.to_thread(any_server.kill)
+    await asyncio.to_thread(any_server.start)
+
+    history = await bob.history(room)
+    assert [e["event_id"] for e in history[-3:]] == [s["event"]["event_id"] for s in sent]
+    inbox = (await bob.call("GET", "/mailbox?after=0")).expect(200)["messages"]
+    assert [m["body"] for m in inbox] == [b64(b"w")]
+    count = (await bob.call("GET", "/keys/packages/count")).expect(200)
+    assert (count["one_time_count"], count["has_last_resort"]) == (2, True)
+    again = (await alice.call("POST", "/keys/claim", {"user_id": bob.user_id})).expect(200)
+    assert again["packages"][0]["package"] != claimed["packages"][0]["package"]
+    gone = await bob.call("GET", "/me", token=doomed["access_token"])
+    assert (gone.status, gone.code) == (401, "device_revoked"), gone.body
+    reused = await alice.call("POST", "/refresh", {"refresh_token": alice.session["refresh_token"]})
+    assert (reused.status, reused.code) == (401, "refresh_token_reused"), reused.body
+    revoked = await alice.call("GET", "/me", token=rotated["access_token"])
+    assert (revoked.status, revoked.code) == (401, "device_revoked"), revoked.body

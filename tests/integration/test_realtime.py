@@ -216,15 +216,18 @@ async def test_unknown_refresh_token_is_refused(
     assert (await person.call("GET", "/me")).status == 200
 
 
-async def test_expired_access_token_says_so_and_refresh_recovers(
+async def test_expired_tokens_say_so_and_refresh_recovers_until_it_expires_too(
     tmp_path: Path, people: PersonFactory
 ) -> None:
     data = tmp_path / "data"
-    proc = ServerProcess(data, sqlite_url(data), extra_args=["--access-token-ttl", "1"])
+    ttl = ["--access-token-ttl", "1", "--refresh-token-ttl", "6"]
+    proc = ServerProcess(data, sqlite_url(data), extra_args=ttl)
     with running(proc):
+        idle = await people(proc)
         person = await people(proc)
+        registered = asyncio.get_running_loop().time()
         assert person.session["expires_in"] == 1
-        await asyncio.sleep(2.5)  # the token's lifetime, not a performance bound
+        await asyncio.sleep(2.5)  # the tokens' lifetimes, not performance bounds
         reply = await person.call("GET", "/me")
         assert (reply.status, reply.code) == (401, "token_expired"), reply.body
         async with person.http.ws_connect(proc.ws_url) as ws:
@@ -233,6 +236,10 @@ async def test_expired_access_token_says_so_and_refresh_recovers(
         status, _, session = await refresh(person, person.session["refresh_token"])
         assert status == 200, session
         assert (await person.call("GET", "/me", token=session["access_token"])).status == 200
+
+        await asyncio.sleep(max(0.0, registered + 7 - asyncio.get_running_loop().time()))
+        expired = await refresh(idle, idle.session["refresh_token"])
+        assert expired[:2] == (401, "invalid_refresh_token"), expired
 
 
 # Registration modes ---------------------------------------------------------------------------
@@ -247,13 +254,22 @@ async def test_open_registration_gives_a_session(shared_server: ServerProcess) -
     assert session["expires_in"] == 900
 
 
-async def test_invite_mode_needs_a_valid_unused_code(tmp_path: Path) -> None:
+async def test_invite_mode_needs_a_valid_unused_unexpired_code(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running(ServerProcess(data, sqlite_url(data), registration="invite")) as proc:
-        result = proc.admin("invite-code", "--uses", "2")
-        assert result.returncode == 0, result.stderr
-        code = result.stdout.strip().splitlines()[-1].strip()
-        assert code
+
+        async def invite_code(*args: str) -> str:
+            result = await asyncio.to_thread(proc.admin, "invite-code", *args)
+            assert result.returncode == 0, result.stderr
+            return result.stdout.strip().splitlines()[-1].strip()
+
+        code, long_lived, short_lived = await asyncio.gather(
+            invite_code("--uses", "2"),
+            invite_code("--expires-in", "3600"),
+            invite_code("--expires-in", "1"),
+        )
+        made = asyncio.get_running_loop().time()  # all three exist by now
+        assert len({code, long_lived, short_lived}) == 3
 
         refused = await register(proc)
         assert (refused.status, refused.code) == (403, "invalid_invite_code"), refused.body
@@ -263,6 +279,11 @@ async def test_invite_mode_needs_a_valid_unused_code(tmp_path: Path) -> None:
             (await register(proc, invite_code=code)).expect(201)
         used_up = await register(proc, invite_code=code)
         assert (used_up.status, used_up.code) == (403, "invalid_invite_code"), used_up.body
+        (await register(proc, invite_code=long_lived)).expect(201)
+
+        await asyncio.sleep(max(0.0, made + 1.5 - asyncio.get_running_loop().time()))
+        expired = await register(proc, invite_code=short_lived)
+        assert (expired.status, expired.code) == (403, "invalid_invite_code"), expired.body
 
 
 async def test_closed_registration_refuses_but_admin_can_create_users(tmp_path: Path) -> None:
