@@ -16,12 +16,24 @@ def test_rate_doubles_while_every_step_is_within_the_bar() -> None:
     assert schedule.next_rate([step(1_000, 5), step(2_000, 8)]) == 4_000
 
 
-def test_after_the_first_failure_one_step_between_is_tried_then_it_stops() -> None:
+def test_a_failing_rate_is_tried_once_more_before_it_counts() -> None:
     schedule = Schedule(first=1_000, ceiling=100_000, seconds=1, max_steps=10)
-    results = [step(1_000, 5), step(2_000, 9), step(4_000, 250)]
+    assert schedule.next_rate([step(1_000, 5), step(2_000, 250)]) == 2_000
+    assert schedule.next_rate([step(1_000, 5), step(2_000, 250), step(2_000, 9)]) == 4_000
+
+
+def test_after_a_confirmed_failure_one_step_between_is_tried_then_it_stops() -> None:
+    schedule = Schedule(first=1_000, ceiling=100_000, seconds=1, max_steps=10)
+    results = [step(1_000, 5), step(2_000, 9), step(4_000, 250), step(4_000, 180)]
     between = schedule.next_rate(results)
     assert between is not None and 2_000 < between < 4_000
     assert schedule.next_rate([*results, step(between, 40)]) is None
+    assert schedule.next_rate([*results, step(between, 400), step(between, 300)]) is None
+
+
+def test_search_ends_when_even_the_first_rate_fails_twice() -> None:
+    schedule = Schedule(first=1_000, ceiling=100_000, seconds=1, max_steps=10)
+    assert schedule.next_rate([step(1_000, 500), step(1_000, 400)]) is None
 
 
 def test_steps_are_bounded_by_ceiling_and_count() -> None:
