@@ -148,9 +148,9 @@ class HttpApi:
         ]
 
     async def _auth(self, request: web.Request) -> AccessClaims:
-        claims = await self._accounts.authenticate(bearer_token(request))
-        enforce(self._limits.per_user, claims.user_id)
-        return claims
+        return await self._accounts.authenticate(
+            bearer_token(request), lambda claims: enforce(self._limits.per_user, claims.user_id)
+        )
 
     # Accounts ---------------------------------------------------------------------------------
 
