@@ -11,20 +11,37 @@ from tests.interop.matrix import Matrix
 from tests.interop.ts_driver import TsMls, missing_requirement
 
 
+class _SharedDriver:
+    """One driver process for the session, replaced if a test brought it down."""
+
+    def __init__(self) -> None:
+        self._driver: TsMls | None = None
+
+    def get(self) -> TsMls:
+        if self._driver is None or not self._driver.alive:
+            self._driver = TsMls()
+        self._driver.call("reset")
+        return self._driver
+
+    def close(self) -> None:
+        if self._driver is not None and self._driver.alive:
+            self._driver.close()
+
+
 @pytest.fixture(scope="session")
-def ts_mls_process() -> Iterator[TsMls]:
-    reason = missing_requirement()
-    if reason is not None:
-        unavailable("ts-mls (Node.js driver)", reason)
-    with TsMls() as driver:
-        yield driver
+def shared_driver() -> Iterator[_SharedDriver]:
+    shared = _SharedDriver()
+    yield shared
+    shared.close()
 
 
 @pytest.fixture
-def ts_mls(ts_mls_process: TsMls) -> TsMls:
-    """The shared driver with no members left over from earlier tests."""
-    ts_mls_process.call("reset")
-    return ts_mls_process
+def ts_mls(shared_driver: _SharedDriver) -> TsMls:
+    """A running driver with no members left over from earlier tests."""
+    reason = missing_requirement()
+    if reason is not None:
+        unavailable("ts-mls (Node.js driver)", reason)
+    return shared_driver.get()
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,12 @@ def candidate(ts_mls: TsMls, implementation: str, name: str) -> Candidate:
     return TsCandidate(ts_mls, name) if implementation == "ts-mls" else PyCandidate(name)
 
 
+def mixed_pair(ts_mls: TsMls, matrix: Matrix, public: bool) -> tuple[Member, Member]:
+    alice = PyCandidate("alice").create_group(GROUP_ID, public=public)
+    (bob,) = add(matrix, alice, [], [TsCandidate(ts_mls, "bob")], public=public)
+    return alice, bob
+
+
 # -- application messages ---------------------------------------------------------------------
 
 
@@ -142,12 +148,6 @@ def test_ts_mls_member_joins_with_the_python_tree_given_out_of_band(
 
 
 # -- commits between established members ----------------------------------------------------
-
-
-def mixed_pair(ts_mls: TsMls, matrix: Matrix, public: bool) -> tuple[Member, Member]:
-    alice = PyCandidate("alice").create_group(GROUP_ID, public=public)
-    (bob,) = add(matrix, alice, [], [TsCandidate(ts_mls, "bob")], public=public)
-    return alice, bob
 
 
 @WIRE_FORMATS

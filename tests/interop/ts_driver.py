@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from itertools import count
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "driver.mjs"
@@ -48,11 +48,9 @@ class TsMls:
         )
         self._ids = count(1)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
 
     def close(self) -> None:
         assert self._process.stdin is not None
