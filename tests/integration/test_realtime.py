@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import _pg_admin as pg_admin
@@ -24,6 +27,7 @@ from tests.integration.harness import (
     b64,
     call,
     http_session,
+    next_source_ip,
     open_ws,
     random_name,
     recv_close,
@@ -779,3 +783,50 @@ async def test_a_body_at_the_size_limit_fits_in_a_websocket_frame(
     )
     stored = [e for e in await alice.history(room) if e["event_id"] == ack["event_id"]]
     assert [unb64(e["body"]) for e in stored] == [body]
+
+
+MAIL_BATCHES = 40
+
+
+def small_receive_buffer(addr_info: Any) -> socket.socket:
+    """A client socket that barely buffers: a consumer that stops reading shows at once."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+async def test_consumer_that_stops_reading_is_closed_4009_and_resumes_its_mail(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    connector = aiohttp.TCPConnector(
+        local_addr=(next_source_ip(), 0), socket_factory=small_receive_buffer
+    )
+    async with aiohttp.ClientSession(connector=connector) as slow_http:
+        ws, _ = await open_ws(slow_http, shared_server.ws_url, bob.token)
+        target = {"user_id": bob.user_id, "device_id": bob.device_id, "kind": "k"}
+        # About 2 MiB more than the kernel's socket buffers (4 MiB at most) hold.
+        for batch in range(MAIL_BATCHES):
+            messages = [{**target, "body": b64(bytes([batch, i]) * 800)} for i in range(100)]
+            (await alice.call("POST", "/to_device", {"messages": messages})).expect(200)
+        # Only now does bob read: what the server could not queue is gone, then the close.
+        received = 0
+        async with asyncio.timeout(60):
+            while True:
+                msg = await ws.receive()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                received += json.loads(msg.data)["type"] == "mail"
+        assert ws.close_code == 4009, (ws.close_code, received)
+        assert received < MAIL_BATCHES * 100
+
+    resumed = await bob.connect()
+    ids: list[int] = []
+    async with asyncio.timeout(60):
+        while len(ids) < MAIL_BATCHES * 100:
+            ids.append((await resumed.wait_type("mail"))["mail"]["id"])
+    assert len(set(ids)) == MAIL_BATCHES * 100 and ids == sorted(ids)
+    await resumed.send({"type": "mailbox_ack", "up_to": ids[-1]})
+    await barrier(resumed)
+    assert (await bob.call("GET", "/mailbox?after=0")).expect(200)["messages"] == []
