@@ -10,7 +10,7 @@
 
 import { createInterface } from "node:readline";
 import {
-  acceptAll,
+  bytesToBase64,
   createApplicationMessage,
   createCommit,
   createGroup,
@@ -19,15 +19,16 @@ import {
   decodeMlsMessage,
   defaultCapabilities,
   defaultLifetime,
-  emptyPskIndex,
   encodeMlsMessage,
   generateKeyPackage,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
   joinGroupExternal,
+  makePskIndex,
   mlsExporter,
-  processMessage,
+  processPrivateMessage,
+  processPublicMessage,
 } from "ts-mls";
 import { createGroupInfo } from "ts-mls/createCommit.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
@@ -36,7 +37,7 @@ const SUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
 const impl = await getCiphersuiteImpl(getCiphersuiteFromName(SUITE));
 const text = new TextEncoder();
 
-/** name -> { keyPackage, privatePackage, state (ClientState once in a group) } */
+/** name -> { keyPackage, privatePackage, psks, state (ClientState once in a group) } */
 const members = new Map();
 
 const fromHex = (hex) => Uint8Array.from(Buffer.from(hex, "hex"));
@@ -53,6 +54,9 @@ function inGroup(name) {
   if (found.state === undefined) throw new Error(`${name} is not in a group`);
   return found;
 }
+
+// External PSKs this member knows, by base64 of the PSK id (ts-mls's lookup key).
+const pskIndex = (m) => makePskIndex(m.state, m.psks);
 
 function decodeAs(hex, wireformat) {
   const decoded = decodeMlsMessage(fromHex(hex), 0);
@@ -94,7 +98,7 @@ function describe(state) {
 async function commit(name, options) {
   const m = inGroup(name);
   const result = await createCommit(
-    { state: m.state, cipherSuite: impl },
+    { state: m.state, cipherSuite: impl, pskIndex: pskIndex(m) },
     { ratchetTreeExtension: true, ...options },
   );
   m.state = result.newState;
@@ -110,7 +114,8 @@ const ops = {
   async key_package({ member: name }) {
     const credential = { credentialType: "basic", identity: text.encode(name) };
     const kp = await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], impl);
-    members.set(name, { keyPackage: kp.publicPackage, privatePackage: kp.privatePackage });
+    const { publicPackage: keyPackage, privatePackage } = kp;
+    members.set(name, { keyPackage, privatePackage, psks: {} });
     return { key_package: wrap("mls_key_package", "keyPackage", kp.publicPackage) };
   },
 
@@ -137,6 +142,22 @@ const ops = {
   // (an empty commit) or when they include an update or a remove, not for adds alone.
   async update({ member: name, public: asPublic = false }) {
     return commit(name, { wireAsPublicMessage: asPublic });
+  },
+
+  async add_psk({ member: name, psk_id, secret }) {
+    member(name).psks[bytesToBase64(fromHex(psk_id))] = fromHex(secret);
+    return {};
+  },
+
+  // A commit carrying an external PSK proposal by value, with a fresh nonce.
+  async commit_psk({ member: name, psk_id, public: asPublic = false }) {
+    const preSharedKeyId = {
+      psktype: "external",
+      pskId: fromHex(psk_id),
+      pskNonce: crypto.getRandomValues(new Uint8Array(impl.kdf.size)),
+    };
+    const proposal = { proposalType: "psk", psk: { preSharedKeyId } };
+    return commit(name, { extraProposals: [proposal], wireAsPublicMessage: asPublic });
   },
 
   // A proposal by reference, for another member to commit: {"remove": leaf} or {"add": hex}.
@@ -191,7 +212,7 @@ const ops = {
       message.welcome,
       m.keyPackage,
       m.privatePackage,
-      emptyPskIndex,
+      pskIndex(m),
       impl,
       tree,
     );
@@ -201,7 +222,12 @@ const ops = {
   async process({ member: name, message }) {
     const m = inGroup(name);
     const decoded = decodeAs(message, ["mls_public_message", "mls_private_message"]);
-    const result = await processMessage(decoded, m.state, emptyPskIndex, acceptAll, impl);
+    // ts-mls 1.6.4's processMessage hands PrivateMessages an empty PSK index whatever it is
+    // given, so commits with PSKs would fail; its two halves take the index as they should.
+    const result =
+      decoded.wireformat === "mls_private_message"
+        ? await processPrivateMessage(m.state, decoded.privateMessage, pskIndex(m), impl)
+        : await processPublicMessage(m.state, decoded.publicMessage, pskIndex(m), impl);
     m.state = result.newState;
     if (result.kind === "applicationMessage") {
       return { kind: "application", data: toHex(result.message), ...describe(m.state) };

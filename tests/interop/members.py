@@ -7,8 +7,9 @@ Each member sends its handshake messages in one wire format, fixed when it joins
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 from sottovoce.mls import (
@@ -94,17 +95,22 @@ class Candidate(Protocol):
 # -- Python ------------------------------------------------------------------------------------
 
 
-def _config(public: bool) -> GroupConfig:
-    return GroupConfig(accept_any_credential, encrypt_handshake=not public)
+def _config(public: bool, external_psks: Mapping[bytes, bytes]) -> GroupConfig:
+    return GroupConfig(
+        accept_any_credential, external_psks=external_psks, encrypt_handshake=not public
+    )
 
 
 class PyMember:
     implementation: Implementation = "python"
 
-    def __init__(self, name: str, group: Group, public: bool) -> None:
+    def __init__(
+        self, name: str, group: Group, public: bool, external_psks: Mapping[bytes, bytes]
+    ) -> None:
         self.name = name
         self.public = public
         self.group = group
+        self._external_psks = external_psks
 
     @property
     def epoch(self) -> int:
@@ -158,9 +164,13 @@ class PyMember:
     def propose_update(self) -> bytes:
         return self.group.propose_update()
 
+    def propose_external_psk(self, psk_id: bytes) -> bytes:
+        return self.group.propose_external_psk(psk_id)
+
     def reload(self) -> None:
         """Persist and restore the group state, as a client restarting would."""
-        self.group = Group.from_bytes(self.group.to_bytes(), _config(self.public))
+        config = _config(self.public, self._external_psks)
+        self.group = Group.from_bytes(self.group.to_bytes(), config)
 
     def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
         return self.group.encrypt(data, authenticated_data)
@@ -178,21 +188,28 @@ class PyMember:
 class PyCandidate:
     implementation: Implementation = "python"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, external_psks: Mapping[bytes, bytes] | None = None) -> None:
         self.name = name
+        self.external_psks = MappingProxyType(dict(external_psks or {}))
         self.bundle: KeyPackageBundle = generate_key_package(name.encode())
         self.key_package = key_package_message(self.bundle)
 
+    def _member(self, group: Group, public: bool) -> PyMember:
+        return PyMember(self.name, group, public, self.external_psks)
+
+    def _config(self, public: bool) -> GroupConfig:
+        return _config(public, self.external_psks)
+
     def create_group(self, group_id: bytes, *, public: bool) -> PyMember:
-        return PyMember(self.name, Group.create(group_id, self.bundle, _config(public)), public)
+        return self._member(Group.create(group_id, self.bundle, self._config(public)), public)
 
     def join(self, welcome: bytes, ratchet_tree: bytes | None, *, public: bool) -> PyMember:
-        group = Group.join(welcome, self.bundle, _config(public), ratchet_tree=ratchet_tree)
-        return PyMember(self.name, group, public)
+        group = Group.join(welcome, self.bundle, self._config(public), ratchet_tree=ratchet_tree)
+        return self._member(group, public)
 
     def join_external(self, group_info: bytes, *, public: bool) -> tuple[PyMember, bytes]:
-        group, commit = Group.join_external(group_info, self.bundle, _config(public))
-        return PyMember(self.name, group, public), commit
+        group, commit = Group.join_external(group_info, self.bundle, self._config(public))
+        return self._member(group, public), commit
 
 
 # -- ts-mls ------------------------------------------------------------------------------------
@@ -257,6 +274,10 @@ class TsMember:
     def update(self) -> CommitOut:
         return self._commit("update")
 
+    def commit_psk(self, psk_id: bytes) -> CommitOut:
+        """A commit with an external PSK proposal by value."""
+        return self._commit("commit_psk", psk_id=psk_id.hex())
+
     def propose_remove(self, leaf: int) -> bytes:
         return _bytes(self._call("propose", remove=leaf, public=self.public)["message"])
 
@@ -284,10 +305,14 @@ class TsMember:
 class TsCandidate:
     implementation: Implementation = "ts-mls"
 
-    def __init__(self, driver: TsMls, name: str) -> None:
+    def __init__(
+        self, driver: TsMls, name: str, external_psks: Mapping[bytes, bytes] | None = None
+    ) -> None:
         self.name = name
         self._driver = driver
         self.key_package = _bytes(driver.call("key_package", member=name)["key_package"])
+        for psk_id, secret in (external_psks or {}).items():
+            driver.call("add_psk", member=name, psk_id=psk_id.hex(), secret=secret.hex())
 
     def create_group(self, group_id: bytes, *, public: bool) -> TsMember:
         self._driver.call("create_group", member=self.name, group_id=group_id.hex())

@@ -23,6 +23,7 @@ from tests.interop.members import (
     PyCandidate,
     PyMember,
     TsCandidate,
+    TsMember,
 )
 from tests.interop.ts_driver import TsMls, TsMlsRejected
 
@@ -338,6 +339,23 @@ def test_group_context_extensions_committed_by_python_are_followed_by_ts_mls(
     proposal = alice.group.propose_extensions((required,))
     matrix.deliver("group_context_extensions proposal", alice, proposal, [bob])
     matrix.deliver("commit of proposals by ref", alice, alice.update().message, [bob])
+    assert_agree([alice, bob])
+    exchange_messages(matrix, [alice, bob])
+
+
+@WIRE_FORMATS
+def test_external_psks_are_mixed_in_by_either_library(
+    ts_mls: TsMls, matrix: Matrix, public: bool
+) -> None:
+    psks = {b"shared psk": bytes(range(32))}
+    alice = PyCandidate("alice", psks).create_group(GROUP_ID, public=public)
+    (bob,) = add(matrix, alice, [], [TsCandidate(ts_mls, "bob", psks)], public=public)
+    assert isinstance(bob, TsMember)
+    proposal = alice.propose_external_psk(b"shared psk")
+    matrix.deliver("psk proposal", alice, proposal, [bob])
+    matrix.deliver("commit of proposals by ref", alice, alice.update().message, [bob])
+    assert_agree([alice, bob])
+    matrix.deliver("commit with psk", bob, bob.commit_psk(b"shared psk").message, [alice])
     assert_agree([alice, bob])
     exchange_messages(matrix, [alice, bob])
 

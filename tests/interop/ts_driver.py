@@ -60,6 +60,7 @@ class TsMls:
     def call(self, op: str, **arguments: Any) -> JSON:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
+        assert not {"id", "op"} & arguments.keys(), "id and op frame the request"
         request_id = next(self._ids)
         stdin.write(json.dumps({"id": request_id, "op": op, **arguments}) + "\n")
         stdin.flush()
