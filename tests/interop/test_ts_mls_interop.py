@@ -307,7 +307,16 @@ def test_proposals_by_reference_are_committed_by_the_other_library(
     matrix.deliver("commit of proposals by ref", dave, out.message, [alice, bob])
     assert out.welcome is not None
     erin = matrix.join(dave, erin_candidate, out.welcome, None, public=public)
-    members = [alice, bob, dave, erin]
+    assert_agree([alice, bob, dave, erin])
+
+    # Python proposes removing a ts-mls member; ts-mls commits the proposal by reference.
+    proposal = alice.propose_remove(dave.own_leaf)
+    matrix.deliver("remove proposal", alice, proposal, [bob, dave, erin])
+    out = erin.update()
+    (gone,) = matrix.deliver("commit of proposals by ref", erin, out.message, [dave])
+    assert gone.removed_self
+    matrix.deliver("commit of proposals by ref", erin, out.message, [alice, bob])
+    members = [alice, bob, erin]
     assert_agree(members)
     exchange_messages(matrix, members)
 
