@@ -47,8 +47,13 @@ def event_from_row(row: Row[Any]) -> Event:
     return Event(**{**row._mapping, "kind": EventKind(row.kind)})
 
 
+def fields(record: Any) -> dict[str, Any]:
+    """A record's fields by name (shallow: ``dataclasses.asdict`` would deep-copy every body)."""
+    return {name: getattr(record, name) for name in record.__slots__}
+
+
 def event_values(event: Event) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in Event.__slots__} | {"kind": event.kind.value}
+    return fields(event) | {"kind": event.kind.value}
 
 
 def mail_from_row(row: Row[Any]) -> Mail:

@@ -39,6 +39,7 @@ from sottovoce.store.records import (
     device_from_row,
     event_from_row,
     event_values,
+    fields,
     mail_from_row,
     member_from_row,
     refresh_token_from_row,
@@ -64,7 +65,8 @@ _VISIBLE_STATES = (MemberState.JOINED.value, MemberState.INVITED.value)
 class SqlStore:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._upsert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+        # The dialect's own INSERT, for ON CONFLICT (spelled alike on both engines).
+        self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
     async def ping(self) -> None:
         async with self._db.reading() as conn:
@@ -77,7 +79,7 @@ class SqlStore:
     async def create_user(self, user: User, invite_code: str | None, now: int) -> None:
         async with self._db.writing() as conn:
             try:
-                await conn.execute(insert(users).values(**_fields(user)))
+                await conn.execute(insert(users).values(**fields(user)))
             except IntegrityError:
                 raise UserExists(f"the user {user.user_id} already exists") from None
             if invite_code is None:
@@ -121,12 +123,12 @@ class SqlStore:
 
     async def create_invite_code(self, invite: InviteCode) -> None:
         async with self._db.writing() as conn:
-            await conn.execute(insert(invite_codes).values(**_fields(invite)))
+            await conn.execute(insert(invite_codes).values(**fields(invite)))
 
     # Devices and tokens -----------------------------------------------------------------------
     async def create_device(self, device: Device) -> None:
         async with self._db.writing() as conn:
-            await conn.execute(insert(devices).values(**_fields(device), last_mail_id=0))
+            await conn.execute(insert(devices).values(**fields(device), last_mail_id=0))
 
     async def get_device(self, device_id: str) -> Device | None:
         row = await self._one_or_none(
@@ -155,7 +157,7 @@ class SqlStore:
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
         async with self._db.writing() as conn:
-            await conn.execute(insert(refresh_tokens).values(**_fields(token)))
+            await conn.execute(insert(refresh_tokens).values(**fields(token)))
 
     async def rotate_refresh_token(
         self, old_hash: bytes, new_token: RefreshToken, now: int
@@ -182,17 +184,17 @@ class SqlStore:
                     )
                 ).one_or_none()
                 return None if current is None else refresh_token_from_row(current)
-            await conn.execute(insert(refresh_tokens).values(**_fields(new_token)))
+            await conn.execute(insert(refresh_tokens).values(**fields(new_token)))
         return replace(refresh_token_from_row(rotated), rotated_at=None)
 
     # Rooms and events -------------------------------------------------------------------------
     async def create_room(
         self, room: Room, first_event: NewEvent, owner: MembershipChange
     ) -> Event:
-        stored = Event(seq=1, **_fields(first_event))
+        stored = Event(seq=1, **fields(first_event))
         async with self._db.writing() as conn:
             await conn.execute(
-                insert(rooms).values(**_fields(room) | {"kind": room.kind.value, "last_seq": 1})
+                insert(rooms).values(**fields(room) | {"kind": room.kind.value, "last_seq": 1})
             )
             await self._apply_membership(conn, room.room_id, owner)
             await conn.execute(insert(events).values(**event_values(stored)))
@@ -241,11 +243,11 @@ class SqlStore:
             ).scalar_one_or_none()
             if seq is None:
                 raise NotFound(f"there is no room {event.room_id}")
-            stored = Event(seq=seq, **_fields(event))
+            stored = Event(seq=seq, **fields(event))
             # The insert doubles as the duplicate check, sparing the common case a round trip.
             inserted = (
                 await conn.execute(
-                    self._upsert(events)
+                    self._insert(events)
                     .values(**event_values(stored))
                     .on_conflict_do_nothing(
                         index_elements=[
@@ -293,7 +295,7 @@ class SqlStore:
         return [event_from_row(row) for row in reversed(rows)]
 
     async def set_receipt(self, room_id: str, user_id: str, seq: int) -> bool:
-        statement = self._upsert(receipts).values(room_id=room_id, user_id=user_id, seq=seq)
+        statement = self._insert(receipts).values(room_id=room_id, user_id=user_id, seq=seq)
         statement = statement.on_conflict_do_update(
             index_elements=[receipts.c.room_id, receipts.c.user_id],
             set_={"seq": statement.excluded.seq},
@@ -340,7 +342,7 @@ class SqlStore:
                         ts=new.ts,
                     )
             if stored:
-                await conn.execute(insert(mailbox), [_fields(mail) for mail in stored.values()])
+                await conn.execute(insert(mailbox), [fields(mail) for mail in stored.values()])
         return [stored[index] for index in sorted(stored)]
 
     async def mail_after(self, device_id: str, after: int, limit: int) -> list[Mail]:
@@ -442,7 +444,7 @@ class SqlStore:
         self, conn: AsyncConnection, room_id: str, change: MembershipChange
     ) -> None:
         values = {"role": change.role.value, "state": change.state.value}
-        statement = self._upsert(members).values(room_id=room_id, user_id=change.user_id, **values)
+        statement = self._insert(members).values(room_id=room_id, user_id=change.user_id, **values)
         await conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[members.c.room_id, members.c.user_id], set_=values
@@ -452,7 +454,7 @@ class SqlStore:
     async def _set_device_key_column(
         self, conn: AsyncConnection, device_id: str, column: str, value: bytes
     ) -> None:
-        statement = self._upsert(device_keys).values({"device_id": device_id, column: value})
+        statement = self._insert(device_keys).values({"device_id": device_id, column: value})
         await conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[device_keys.c.device_id], set_={column: value}
@@ -481,8 +483,3 @@ async def _revoke_devices(conn: AsyncConnection, which: ColumnElement[bool]) -> 
     for table, device_column in owned:
         await conn.execute(delete(table).where(device_column.in_(device_ids)))
     return revoked.rowcount
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    """A record's fields by name (shallow: ``dataclasses.asdict`` would deep-copy every body)."""
-    return {name: getattr(record, name) for name in record.__slots__}
