@@ -160,6 +160,18 @@ const ops = {
     return commit(name, { extraProposals: [proposal], wireAsPublicMessage: asPublic });
   },
 
+  // A commit setting the group context extensions to an empty required_capabilities, with
+  // removes in the same commit if asked.
+  async commit_extensions({ member: name, remove = [], public: asPublic = false }) {
+    const requiredCapabilities = new Uint8Array([0, 0, 0]); // three empty vectors
+    const extensions = [{ extensionType: "required_capabilities", extensionData: requiredCapabilities }];
+    const proposals = [
+      { proposalType: "group_context_extensions", groupContextExtensions: { extensions } },
+      ...remove.map(removeProposal),
+    ];
+    return commit(name, { extraProposals: proposals, wireAsPublicMessage: asPublic });
+  },
+
   // A proposal by reference, for another member to commit: {"remove": leaf} or {"add": hex}.
   async propose({ member: name, remove, add, public: asPublic = false }) {
     const m = inGroup(name);

@@ -274,6 +274,10 @@ class TsMember:
     def update(self) -> CommitOut:
         return self._commit("update")
 
+    def commit_extensions(self, remove: Sequence[int] = ()) -> CommitOut:
+        """A commit of a group_context_extensions proposal (required_capabilities, empty)."""
+        return self._commit("commit_extensions", remove=list(remove))
+
     def commit_psk(self, psk_id: bytes) -> CommitOut:
         """A commit with an external PSK proposal by value."""
         return self._commit("commit_psk", psk_id=psk_id.hex())

@@ -15,6 +15,7 @@ import pytest
 from sottovoce.mls import MLSError
 from sottovoce.mls._codec import serialize
 from sottovoce.mls._tree_structs import Extension, ExtensionType, RequiredCapabilities
+from sottovoce.mls.errors import CryptoError, InvalidCommit
 from tests.interop.matrix import Matrix
 from tests.interop.members import (
     Candidate,
@@ -367,6 +368,44 @@ def test_external_psks_are_mixed_in_by_either_library(
     matrix.deliver("commit with psk", bob, bob.commit_psk(b"shared psk").message, [alice])
     assert_agree([alice, bob])
     exchange_messages(matrix, [alice, bob])
+
+
+@pytest.mark.parametrize(
+    "with_remove",
+    [
+        pytest.param(
+            False,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=InvalidCommit,
+                reason="ts-mls 1.6.4 sends a group_context_extensions commit without the "
+                "UpdatePath RFC 9420 section 12.4 requires (LukaJCB/ts-mls#742)",
+            ),
+        ),
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=CryptoError,
+                reason="ts-mls 1.6.4 encrypts the path secrets under the GroupContext without "
+                "the new extensions (LukaJCB/ts-mls#742)",
+            ),
+        ),
+    ],
+    ids=["extensions-only", "with-remove"],
+)
+def test_group_context_extensions_committed_by_ts_mls_are_followed_by_python(
+    ts_mls: TsMls, matrix: Matrix, with_remove: bool
+) -> None:
+    alice = TsCandidate(ts_mls, "alice").create_group(GROUP_ID, public=False)
+    bob, carol = add(
+        matrix, alice, [], [PyCandidate("bob"), TsCandidate(ts_mls, "carol")], public=False
+    )
+    assert isinstance(alice, TsMember)
+    out = alice.commit_extensions(remove=[carol.own_leaf] if with_remove else [])
+    operation = "group_context_extensions commit" + (" + remove" if with_remove else "")
+    matrix.deliver(operation, alice, out.message, [bob])
+    assert_agree([alice, bob])
 
 
 def test_python_member_joins_a_ts_mls_group_by_external_commit(
