@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+OWN_CODE = "sottovoce/"
+ENTRY_POINTS = "sottovoce/cli/"
+
 
 @asynccontextmanager
 async def sampled(pid: int, output: Path) -> AsyncIterator[None]:
@@ -48,7 +51,8 @@ async def sampled(pid: int, output: Path) -> AsyncIterator[None]:
 def hottest(
     collapsed: str, top: int = 15
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """Share of samples per function: (by self time, by inclusive time), largest first."""
+    """Share of samples per function, largest first: by own time (any code), and by inclusive
+    time for Sottovoce's own functions (the ones the server team can change)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -61,7 +65,8 @@ def hottest(
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
-            inclusive[frame] += count
+            if OWN_CODE in frame and ENTRY_POINTS not in frame:
+                inclusive[frame] += count
     if total == 0:
         return [], []
 
@@ -81,6 +86,6 @@ def summary(path: Path) -> str:
     by_self, by_inclusive = hottest(path.read_text() if path.exists() else "")
     lines = [f"profile {path.name}: top functions by own samples"]
     lines += [f"  {share:6.1%}  {name}" for name, share in by_self]
-    lines += ["  by inclusive samples:"]
+    lines += ["  Sottovoce functions by inclusive samples:"]
     lines += [f"  {share:6.1%}  {name}" for name, share in by_inclusive]
     return "\n".join(lines)

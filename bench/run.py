@@ -7,12 +7,10 @@ Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
 
 import uvloop
 
-from bench.pyspy import sampled, summary
 from bench.report import Row, format_table, write_json
 from bench.scenarios import FULL, QUICK, SCENARIOS, Measure, Plan, run_all
 from bench.servers import console_script, pin_to_generator_cpu
@@ -53,14 +51,7 @@ async def measure_engine(
         setup = Measure(
             "setup", f"register {POOL_SIZE} users (once)", "s", target.registration_seconds
         )
-        profile_path = RESULTS / f"profile-{engine}.txt"
-        recording = (
-            sampled(target.server.pid, profile_path) if args.profile else contextlib.nullcontext()
-        )
-        async with recording:
-            figures = await run_all(target, plan, only)
-        if args.profile:
-            print(summary(profile_path), flush=True)
+        figures = await run_all(target, plan, only, RESULTS if args.profile else None)
         return [setup, *figures]
     finally:
         await target.stop()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.fanout import light_load, step_up
 from bench.history import fill, page_through
 from bench.idle import hold_idle
+from bench.pyspy import sampled, summary
 from bench.report import Figure
 from bench.steps import Schedule, best_step
 from bench.storm import reconnect_storm
@@ -166,18 +169,27 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def run_all(target: Target, plan: Plan, only: list[str]) -> list[Measure]:
-    """Run each scenario once; a failing scenario is reported and leaves its figures empty."""
+async def run_all(
+    target: Target, plan: Plan, only: list[str], profiles: Path | None = None
+) -> list[Measure]:
+    """Run each scenario once; a failing scenario is reported and leaves its figures empty.
+
+    With ``profiles``, the server is sampled with py-spy during each scenario, one file each.
+    """
     figures: list[Measure] = []
     for name in only:
         started = time.monotonic()
         print(f"{target.name}: {name}", flush=True)
         if isinstance(target, SottovoceTarget):
             await target.refresh_sessions()
+        path = profiles / f"profile-{target.label}-{name}.txt" if profiles else None
         try:
-            figures += await SCENARIOS[name](target, plan)
+            async with sampled(target.server.pid, path) if path else contextlib.nullcontext():
+                figures += await SCENARIOS[name](target, plan)
         except Exception:
             print(f"{target.name}: {name} failed:\n{traceback.format_exc()}", flush=True)
             figures.append(Measure(name, "failed", "", None))
         print(f"{target.name}: {name} took {time.monotonic() - started:.0f} s", flush=True)
+        if path:
+            print(summary(path), flush=True)
     return figures

@@ -39,6 +39,7 @@ class RelayTarget:
     """The bare picows relay of bench/relay.py."""
 
     name = "baseline"
+    label = "baseline"
     durable = False
 
     def __init__(self, results: Path) -> None:
@@ -73,6 +74,7 @@ class SottovoceTarget:
 
     def __init__(self, results: Path, engine: str, sotto: list[str], extra_args: list[str]) -> None:
         self.engine = engine
+        self.label = f"sottovoce-{engine}"
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"sotto-bench-{engine}-"))
         self.pg_database = f"sotto_bench_{secrets.token_hex(6)}" if engine == "postgresql" else ""
