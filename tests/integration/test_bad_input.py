@@ -554,3 +554,93 @@ async def test_http_limit_follows_the_user_across_addresses(
     statuses = {r.status for r in replies}
     assert 429 in statuses, "300 requests of one user from 5 addresses were all served"
     assert statuses <= {200, 429}, statuses
+
+
+BIG = "100000000000000000000000"
+
+
+def hostile_requests(room: str, me: Person) -> list[tuple[str, str, str]]:
+    """Values that typically crash a layer below the API: NUL and lone surrogates (PostgreSQL
+    text and UTF-8 encoders refuse them), integers past 64 bits, deep nesting, bad UTF-8."""
+    events = f"/rooms/{room}/events"
+    target = f'"user_id": "{me.user_id}", "device_id": "{me.device_id}"'
+    return [
+        ("POST", "/rooms", '{"kind": "group", "name": "a\\u0000b"}'),
+        ("POST", "/rooms", '{"kind": "group", "name": "\\ud800"}'),
+        ("POST", events, '{"client_id": "a\\u0000", "body": "AA=="}'),
+        ("POST", events, '{"client_id": "\\udfff", "body": "AA=="}'),
+        (
+            "POST",
+            "/to_device",
+            f'{{"messages": [{{{target}, "kind": "k\\u0000", "body": "AA=="}}]}}',
+        ),
+        (
+            "POST",
+            "/to_device",
+            f'{{"messages": [{{{target}, "kind": "\\ud800", "body": "AA=="}}]}}',
+        ),
+        ("POST", "/mailbox/ack", f'{{"up_to": {BIG}}}'),
+        ("POST", "/mailbox/ack", '{"up_to": 1e400}'),
+        ("POST", "/mailbox/ack", '{"up_to": NaN}'),
+        ("GET", f"{events}?after={BIG}", ""),
+        ("GET", f"{events}?before={BIG}", ""),
+        ("GET", f"/mailbox?after={BIG}", ""),
+        ("POST", f"/rooms/{room}/role", f'{{"user_id": "{me.user_id}", "role": "owner"}}'),
+        ("POST", f"/rooms/{room}/invite", '{"user_id": "@a\\u0000:localhost"}'),
+        ("GET", "/users/@a%00b:localhost", ""),
+        ("GET", "/rooms/!a%00b:localhost", ""),
+        ("PUT", "/keys/device", '{"keys": "A\\u0000A="}'),
+        ("POST", "/rooms", "[" * 50_000 + "]" * 50_000),
+        ("POST", "/rooms", '{"kind": "group", "name": "\xff\xfe"}'),
+    ]
+
+
+async def test_hostile_values_never_cause_a_server_error(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_any_server)
+    room = await person.create_room()
+    found = []
+    for method, path, text in hostile_requests(room, person):
+        data = text.encode("utf-8", "surrogateescape") if text else None
+        reply = await call(
+            person.http,
+            method,
+            shared_any_server.api_url + path,
+            token=person.token,
+            data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        if reply.status >= 500 or (reply.code is None and reply.status >= 400):
+            found.append(f"{method} {path} {text[:60]!r}: {reply.status} {reply.body!r}"[:300])
+    assert not found, "\n".join(found)
+    assert shared_any_server.running
+    assert (await person.call("GET", "/me")).status == 200
+
+
+async def test_hostile_frames_never_cause_a_server_error(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_any_server)
+    room = await person.create_room()
+    send = f'{{"type": "send", "room_id": "{room}", "body": "AA==", '
+    frames = [
+        send + '"id": "a", "client_id": "a\\u0000"}',
+        send + '"id": "b", "client_id": "\\ud800"}',
+        f'{{"type": "receipt", "room_id": "{room}", "seq": {BIG}}}',
+        f'{{"type": "mailbox_ack", "up_to": {BIG}}}',
+        '{"type": "ping", "id": "\\ud800"}',
+        "[" * 40_000 + "]" * 40_000,
+    ]
+    found = []
+    for raw in frames:
+        ws = await person.connect()
+        await ws.ws.send_str(raw)
+        try:
+            replies = await ws.drain(ignore=frozenset({"presence", "event"}))
+        except AssertionError as closed:
+            found.append(f"{raw[:70]!r}: the connection ended ({closed})")
+            continue
+        found += [f"{raw[:70]!r}: {r}" for r in replies if r.get("code") == "internal"]
+        await ws.close()
+    assert not found, "\n".join(found)
