@@ -83,3 +83,26 @@ async def test_claim_for_unknown_user_is_not_found(
     alice = await people(shared_any_server)
     reply = await alice.call("POST", "/keys/claim", {"user_id": "@nobody-here:localhost"})
     assert (reply.status, reply.code) == (404, "not_found"), reply.body
+
+
+async def test_a_revoked_device_leaves_the_directory(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    bob, alice = await people(shared_any_server), await people(shared_any_server)
+    name = bob.user_id[1:].split(":")[0]
+    login = {"username": name, "password": bob.password}
+    lost = (await bob.call("POST", "/login", login)).expect(200)
+    token = lost["access_token"]
+    body = {"one_time": [b64(b"lost-1")], "last_resort": b64(b"lost-lr")}
+    (await bob.call("POST", "/keys/packages", body, token=token)).expect(200)
+    assert (await bob.call("PUT", "/keys/device", {"keys": b64(b"k")}, token=token)).status == 204
+    await upload(bob, [b"kept-1"], None)
+
+    assert (await bob.call("DELETE", f"/devices/{lost['device_id']}")).status == 204
+
+    listed = (await alice.call("GET", f"/keys/{bob.user_id}")).expect(200)
+    assert [d["device_id"] for d in listed["devices"]] == [bob.device_id]
+    for _ in range(2):
+        claim = (await alice.call("POST", "/keys/claim", {"user_id": bob.user_id})).expect(200)
+        devices = [p["device_id"] for p in claim["packages"]]
+        assert lost["device_id"] not in devices, "a revoked device's package was handed out"

@@ -518,6 +518,15 @@ async def test_mail_is_pushed_live_to_the_addressed_device_only(
     await b2_ws.close()
 
 
+async def test_mail_to_an_unknown_device_is_not_found(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    messages = [{"user_id": bob.user_id, "device_id": "AAAAAAAAAAAA", "kind": "k", "body": "AA=="}]
+    reply = await alice.call("POST", "/to_device", {"messages": messages})
+    assert (reply.status, reply.code) == (404, "not_found"), reply.body
+
+
 async def test_mailbox_pages_with_after(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
