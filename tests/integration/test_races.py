@@ -1,0 +1,99 @@
+"""Identical requests racing each other: one wins, the rest get the documented answer, never a
+server error from a unique constraint, and nothing is stored twice. Both engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from tests.integration.conftest import PersonFactory
+from tests.integration.harness import (
+    PASSWORD,
+    ServerProcess,
+    b64,
+    call,
+    http_session,
+    random_name,
+)
+
+
+async def test_the_same_send_racing_itself_stores_one_event(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice = await people(shared_any_server)
+    room = await alice.create_room()
+    body = {"client_id": "racing", "body": b64(b"once")}
+    replies = await asyncio.gather(
+        *(alice.call("POST", f"/rooms/{room}/events", body) for _ in range(12))
+    )
+    assert {r.status for r in replies} == {200}, [r.body for r in replies if r.status != 200]
+    assert Counter(r.body["duplicate"] for r in replies) == {False: 1, True: 11}
+    assert len({r.body["event"]["event_id"] for r in replies}) == 1
+    messages = [e for e in await alice.history(room) if e["kind"] == "message"]
+    assert len(messages) == 1
+
+
+async def test_the_same_username_racing_itself_registers_once(
+    shared_any_server: ServerProcess,
+) -> None:
+    name = random_name()
+    sessions = [http_session() for _ in range(6)]
+    try:
+        replies = await asyncio.gather(
+            *(
+                call(
+                    http,
+                    "POST",
+                    f"{shared_any_server.api_url}/register",
+                    json_body={"username": name, "password": PASSWORD},
+                )
+                for http in sessions
+            )
+        )
+    finally:
+        for http in sessions:
+            await http.close()
+    outcomes = Counter((r.status, r.code) for r in replies)
+    assert outcomes == {(201, None): 1, (409, "user_exists"): 5}, [r.body for r in replies]
+
+
+async def test_the_same_invite_racing_itself_invites_once(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_any_server), await people(shared_any_server)
+    room = await alice.create_room()
+    invite = {"user_id": bob.user_id}
+    replies = await asyncio.gather(
+        *(alice.call("POST", f"/rooms/{room}/invite", invite) for _ in range(8))
+    )
+    outcomes = Counter((r.status, r.code) for r in replies)
+    invites = [e for e in await alice.history(room) if e["kind"] == "member"][1:]
+    assert (outcomes, len(invites)) == ({(200, None): 1, (409, "already_member"): 7}, 1), (
+        f"8 racing invites answered {dict(outcomes)} and left {len(invites)} invite events"
+    )
+
+
+async def test_the_same_join_racing_itself_joins_once(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_any_server), await people(shared_any_server)
+    room = await alice.create_room()
+    (await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})).expect(200)
+    replies = await asyncio.gather(*(bob.call("POST", f"/rooms/{room}/join") for _ in range(8)))
+    outcomes = Counter((r.status, r.code) for r in replies)
+    joins = len(await alice.history(room)) - 2  # after create and invite
+    assert (outcomes, joins) == ({(200, None): 1, (409, "already_member"): 7}, 1), (
+        f"8 racing joins answered {dict(outcomes)} and left {joins} join events"
+    )
+
+
+async def test_one_refresh_token_racing_itself_rotates_at_most_once(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_any_server)
+    token = {"refresh_token": person.session["refresh_token"]}
+    replies = await asyncio.gather(*(person.call("POST", "/refresh", token) for _ in range(6)))
+    outcomes = Counter((r.status, r.code) for r in replies)
+    assert outcomes[(200, None)] <= 1, outcomes
+    assert set(outcomes) <= {(200, None), (401, "refresh_token_reused")}, outcomes
