@@ -15,6 +15,7 @@ from tests.integration.harness import (
     call,
     http_session,
     random_name,
+    unb64,
 )
 
 
@@ -97,3 +98,24 @@ async def test_one_refresh_token_racing_itself_rotates_at_most_once(
     outcomes = Counter((r.status, r.code) for r in replies)
     assert outcomes[(200, None)] <= 1, outcomes
     assert set(outcomes) <= {(200, None), (401, "refresh_token_reused")}, outcomes
+
+
+async def test_mail_from_many_senders_at_once_gets_distinct_increasing_ids(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    bob = await people(shared_any_server)
+    senders = [await people(shared_any_server) for _ in range(4)]
+    target = {"user_id": bob.user_id, "device_id": bob.device_id, "kind": "k"}
+
+    async def post(i: int) -> int:
+        sender = senders[i % len(senders)]
+        mail = {**target, "body": b64(f"{i}".encode())}
+        reply = await sender.call("POST", "/to_device", {"messages": [mail]})
+        return reply.status
+
+    statuses = await asyncio.gather(*(post(i) for i in range(24)))
+    assert Counter(statuses) == {200: 24}, Counter(statuses)
+    inbox = (await bob.call("GET", "/mailbox?after=0&limit=100")).expect(200)["messages"]
+    ids = [m["id"] for m in inbox]
+    assert len(inbox) == 24 and len(set(ids)) == 24 and ids == sorted(ids), ids
+    assert sorted(int(unb64(m["body"])) for m in inbox) == list(range(24))
