@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections import defaultdict
 from typing import Any
@@ -68,10 +69,24 @@ SHUTDOWN_GRACE = 5.0
 REVOCATION_SWEEP = 10.0
 # How long a close waits for the peer's reply; keeps SIGTERM-to-exit short.
 CLOSE_TIMEOUT = 3.0
+SEND_BUFFER = 256 * 1024
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
 
 log = structlog.get_logger("sottovoce.gateway")
+
+
+def _cap_send_buffer(request: web.Request) -> None:
+    """Keep the kernel from buffering megabytes for a consumer that stopped reading.
+
+    Linux grows a socket's send buffer up to 4 MiB on its own; with tens of thousands of sockets
+    that is unbounded memory, and it hides a slow consumer from the outbound queue, whose
+    overflow is what closes it with 4009.
+    """
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
 
 class Gateway:
@@ -105,6 +120,7 @@ class Gateway:
             compress=False,
         )
         await ws.prepare(request)
+        _cap_send_buffer(request)
         handler = asyncio.current_task()
         assert handler is not None
         self._handlers.add(handler)
