@@ -644,3 +644,84 @@ async def test_hostile_frames_never_cause_a_server_error(
         found += [f"{raw[:70]!r}: {r}" for r in replies if r.get("code") == "internal"]
         await ws.close()
     assert not found, "\n".join(found)
+
+
+DOCUMENTED_CODES = {
+    "bad_request",
+    "too_large",
+    "invalid_username",
+    "weak_password",
+    "user_exists",
+    "registration_closed",
+    "invalid_invite_code",
+    "invalid_credentials",
+    "user_disabled",
+    "unauthenticated",
+    "token_expired",
+    "invalid_refresh_token",
+    "refresh_token_reused",
+    "device_revoked",
+    "not_found",
+    "not_member",
+    "forbidden",
+    "already_member",
+    "not_invited",
+    "rate_limited",
+}
+FUZZ_ENDPOINTS = [
+    ("POST", "/rooms"),
+    ("POST", "/rooms/{room}/invite"),
+    ("POST", "/rooms/{room}/kick"),
+    ("POST", "/rooms/{room}/role"),
+    ("POST", "/rooms/{room}/events"),
+    ("POST", "/to_device"),
+    ("POST", "/mailbox/ack"),
+    ("PUT", "/keys/device"),
+    ("POST", "/keys/packages"),
+    ("POST", "/keys/claim"),
+    ("POST", "/refresh"),
+]
+field_names = st.sampled_from(
+    [
+        *("kind", "name", "invite", "user_id", "role", "client_id", "body", "messages"),
+        *("up_to", "keys", "one_time", "last_resort", "refresh_token", "device_id"),
+    ]
+)
+plausible = st.sampled_from(
+    [
+        "@nobody-here:localhost",
+        "!AAAAAAAAAAAAAAAAAAAAAA:localhost",
+        "AA==",
+        "admin",
+        "group",
+        "direct",
+        "AAAAAAAAAAAA",
+    ]
+)
+field_values = json_values | plausible | st.lists(plausible | json_values, max_size=3)
+http_bodies = st.dictionaries(field_names, field_values, max_size=4) | json_values
+
+
+@pytest.fixture
+async def http_fuzzer(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> tuple[Person, str]:
+    person = await people(shared_any_server)
+    return person, await person.create_room()
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(endpoint=st.sampled_from(FUZZ_ENDPOINTS), body=http_bodies)
+async def test_arbitrary_json_bodies_get_documented_answers(
+    http_fuzzer: tuple[Person, str], endpoint: tuple[str, str], body: Any
+) -> None:
+    person, room = http_fuzzer
+    method, path = endpoint
+    reply = await person.call(method, path.format(room=room), body)
+    assert reply.status < 500, (method, path, body, reply.body)
+    if reply.status >= 400:
+        assert reply.code in DOCUMENTED_CODES, (method, path, body, reply.body)
