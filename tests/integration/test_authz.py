@@ -607,3 +607,19 @@ async def test_a_token_in_the_url_is_ignored(
         person.http, "GET", f"{shared_server.api_url}/me?access_token={person.token}"
     )
     assert (reply.status, reply.code) == (401, "unauthenticated"), reply.body
+
+
+async def test_a_kicked_admin_comes_back_as_a_plain_member(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    owner, bob, carol = [await people(shared_server) for _ in range(3)]
+    room = await owner.create_room(bob, carol)
+    role = {"user_id": bob.user_id, "role": "admin"}
+    (await owner.call("POST", f"/rooms/{room}/role", role)).expect(200)
+    (await owner.call("POST", f"/rooms/{room}/kick", {"user_id": bob.user_id})).expect(200)
+    (await owner.call("POST", f"/rooms/{room}/invite", {"user_id": bob.user_id})).expect(200)
+    (await bob.call("POST", f"/rooms/{room}/join")).expect(200)
+    members = (await owner.call("GET", f"/rooms/{room}")).expect(200)["members"]
+    assert {m["user_id"]: m["role"] for m in members}[bob.user_id] == "member"
+    reply = await bob.call("POST", f"/rooms/{room}/kick", {"user_id": carol.user_id})
+    assert (reply.status, reply.code) == (403, "forbidden"), reply.body

@@ -415,6 +415,10 @@ async def test_history_pages_forward_and_backward_by_seq(
         before = page["prev"]
     assert seen == list(range(1, last + 1))
 
+    edges = [("after", last, "next"), ("before", 1, "prev")]
+    for direction, cursor, key in edges:
+        page = (await alice.call("GET", f"{path}?{direction}={cursor}")).expect(200)
+        assert (page["events"], page[key]) == ([], None), (direction, page)
     default = (await alice.call("GET", f"{path}?after=0")).expect(200)
     assert len(default["events"]) == last and default["next"] is None
     middle = (await alice.call("GET", f"{path}?after=5&limit=3")).expect(200)
