@@ -248,7 +248,10 @@ class Gateway:
         for room_id, after in since.items():
             if room_id not in joined:
                 continue
-            conn.cursors[room_id] = max(conn.cursors.get(room_id, 0), after)
+            room = await self._store.get_room(room_id)
+            # A cursor past the end of the room (a client bug, a restored backup) would silently
+            # swallow the next events: resume from the room's real end instead.
+            conn.cursors[room_id] = min(after, room.last_seq if room else 0)
             while not conn.closing:
                 page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
                 for event in page:
