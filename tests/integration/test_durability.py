@@ -3,8 +3,9 @@ device exactly once, in the same order for everyone, on SQLite and on PostgreSQL
 
 Each member is one device with one WebSocket that both sends and reads. Its plan says when it
 sends, when it drops the connection (sometimes with a send still unacknowledged, which it then
-retries with the same ``client_id``) and the server is SIGKILLed once at a random point. Clients
-resume with ``since``; the test never deduplicates, so a replayed duplicate or a gap fails it.
+retries with the same ``client_id``); the room owner's second device only reads and reconnects.
+The server is SIGKILLed once at a random point. Clients resume with ``since``; the test never
+deduplicates, so a replayed duplicate or a gap fails it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.integration.harness import (
     Person,
     ServerProcess,
     b64,
+    http_session,
     new_person,
     open_ws,
 )
@@ -171,11 +173,22 @@ async def kill_when(server: ServerProcess, members: list[Member], acks: int) -> 
     await asyncio.to_thread(server.start)
 
 
-async def scenario(server: ServerProcess, plans: list[list[str]], kill_after: int) -> None:
+async def second_device(person: Person) -> Person:
+    """The same user signed in again: their own sends must reach this device too."""
+    login = {"username": person.user_id[1:].split(":")[0], "password": person.password}
+    session = (await person.call("POST", "/login", login)).expect(200)
+    return Person(person.server, http_session(), session)
+
+
+async def scenario(
+    server: ServerProcess, plans: list[list[str]], reader_drops: int, kill_after: int
+) -> None:
     people = [await new_person(server) for _ in plans]
     try:
         owner = people[0]
         room = await owner.create_room(*people[1:])
+        people.append(await second_device(owner))
+        plans = [*plans, [RECONNECT] * reader_drops]
         members = [Member(p, room) for p in people]
         for member in members:
             await member.connect()
@@ -229,11 +242,15 @@ plans = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(plans=plans, kill_after=st.integers(min_value=0, max_value=12))
+@given(
+    plans=plans,
+    reader_drops=st.integers(min_value=0, max_value=3),
+    kill_after=st.integers(min_value=0, max_value=12),
+)
 def test_acked_events_reach_every_device_once_in_order_across_drops_and_sigkill(
-    any_server: ServerProcess, plans: list[list[str]], kill_after: int
+    any_server: ServerProcess, plans: list[list[str]], reader_drops: int, kill_after: int
 ) -> None:
-    asyncio.run(scenario(any_server, plans, kill_after))
+    asyncio.run(scenario(any_server, plans, reader_drops, kill_after))
 
 
 async def test_concurrent_sends_to_one_room_get_gapless_sequence_numbers(
