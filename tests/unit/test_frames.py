@@ -24,6 +24,7 @@ from sottovoce.core.frames import (
     error_frame,
     event_frame,
     parse_frame_object,
+    pong_frame,
     request_id,
 )
 from sottovoce.core.models import Event, EventKind
@@ -74,9 +75,14 @@ def test_every_client_frame_type_parses() -> None:
         frame(type="ping", id="p", extra=1),
         frame(type="auth", token="t", since={ROOM: "4"}),
         frame(type="auth", token="t", since={"@u:localhost": 4}),
+        frame(type="send", id="1", room_id=ROOM, client_id="a\x00", body=""),
+        frame(type="send", id="1", room_id=ROOM, client_id="\ud800", body=""),
+        frame(type="receipt", room_id=ROOM, seq=2**63),
+        "[" * 40_000 + "]" * 40_000,
+        b'{"type": "ping", "id": "\xff\xfe"}',
     ],
 )
-def test_malformed_frames_are_bad_requests(bad: str) -> None:
+def test_malformed_frames_are_bad_requests(bad: str | bytes) -> None:
     with pytest.raises(BadRequest):
         decode_frame(bad)
 
@@ -105,6 +111,7 @@ def test_frame_over_96_kib_is_too_large() -> None:
 
 def test_request_id_is_echoed_only_when_usable() -> None:
     assert request_id({"id": "r1"}) == "r1"
+    assert request_id({"id": "\ud800"}) is None
     assert request_id({"id": 5}) is None
     assert request_id({"id": "x" * 65}) is None
 
@@ -151,6 +158,10 @@ def test_event_frame_renders_body_as_padded_base64() -> None:
             "ts": 123,
         },
     }
+
+
+def test_server_frames_stay_encodable_whatever_a_string_holds() -> None:
+    assert json.loads(pong_frame("\ud800")) == {"type": "pong", "id": "\ud800"}
 
 
 def test_ack_and_error_frames() -> None:

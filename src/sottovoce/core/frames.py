@@ -19,6 +19,7 @@ from sottovoce.core.validation import (
     b64,
     boolean,
     check_fields,
+    check_storable,
     choice,
     integer,
     parse_json_object,
@@ -89,7 +90,13 @@ def parse_frame_object(data: str | bytes) -> dict[str, object]:
 def request_id(obj: JsonObject) -> str | None:
     """The frame's ``id`` when it is usable in an error reply, else None."""
     value = obj.get("id")
-    return value if isinstance(value, str) and len(value) <= MAX_REQUEST_ID else None
+    if not isinstance(value, str) or len(value) > MAX_REQUEST_ID:
+        return None
+    try:
+        check_storable(value, "id")
+    except BadRequest:
+        return None
+    return value
 
 
 def _room(obj: JsonObject) -> str:
@@ -173,7 +180,8 @@ def decode_frame(data: str | bytes) -> ClientFrame:
 
 def _dump(frame: dict[str, object]) -> bytes:
     # Bytes, so that a fan-out encodes once and every recipient's socket sends the same buffer.
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII escapes keep any string encodable, whatever a client managed to put into it.
+    return json.dumps(frame, separators=(",", ":")).encode()
 
 
 def ready_frame(user_id: str, device_id: str, heartbeat: int) -> bytes:

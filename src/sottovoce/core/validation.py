@@ -18,7 +18,8 @@ JsonObject = Mapping[str, object]
 def parse_json_object(data: str | bytes, what: str = "body") -> dict[str, object]:
     try:
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 too; RecursionError is nesting deeper than the parser goes.
         raise BadRequest(f"the {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise BadRequest(f"the {what} must be a JSON object")
@@ -42,7 +43,19 @@ def text(obj: JsonObject, name: str, max_len: int, min_len: int = 1) -> str:
         raise BadRequest(f"{name} must be a string")
     if not min_len <= len(value) <= max_len:
         raise BadRequest(f"{name} must be {min_len} to {max_len} characters long")
+    check_storable(value, name)
     return value
+
+
+def check_storable(value: str, name: str) -> None:
+    """Refuse what databases and encoders cannot hold: NUL (PostgreSQL text) and lone surrogates
+    (not encodable as UTF-8), both of which JSON can smuggle in as escapes."""
+    if "\x00" in value:
+        raise BadRequest(f"{name} must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name} is not valid Unicode (it holds a lone surrogate)") from None
 
 
 def optional_text(obj: JsonObject, name: str, max_len: int, min_len: int = 1) -> str | None:

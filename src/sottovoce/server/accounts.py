@@ -30,7 +30,7 @@ from sottovoce.core.errors import (
     Unauthenticated,
     UserDisabled,
 )
-from sottovoce.core.ids import new_device_id, normalize_localpart, parse_user_id, user_id
+from sottovoce.core.ids import DEVICE_ID, new_device_id, normalize_localpart, parse_user_id, user_id
 from sottovoce.core.models import Device, RefreshToken, RegistrationMode, User
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.store.base import Store
@@ -195,7 +195,7 @@ class Accounts:
         await self._bus.publish(DevicesRevoked((device_id,)))
 
     async def revoke_own_device(self, owner: str, device_id: str) -> None:
-        device = await self._store.get_device(device_id)
+        device = await self._store.get_device(device_id) if DEVICE_ID.fullmatch(device_id) else None
         if device is None or device.user_id != owner or device.revoked:
             raise NotFound(f"you have no device {device_id[:20]!r}")
         await self.revoke_device(device_id)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -57,7 +58,8 @@ class Connection:
     strikes: int = 0
     closing: bool = False
     close_request: tuple[int, str] | None = None
-    reader: asyncio.Task[None] | None = None
+    # The task reading this socket (its handler), cancelled by ``close`` only while idle.
+    reader: asyncio.Task[Any] | None = None
     reader_idle: bool = False
     _drain_first: bool = False
     _queue: deque[Outbound] = field(default_factory=deque)

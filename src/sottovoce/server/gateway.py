@@ -226,13 +226,12 @@ class Gateway:
             await self._replay(conn, auth.since, set(joined))
             if not conn.closing:
                 conn.start_writer()
-                conn.reader = asyncio.create_task(self._read(conn))
-                await asyncio.wait({conn.reader})
+                conn.reader = asyncio.current_task()
+                await self._read(conn)
         except ConnectionError:
             pass
         finally:
-            if conn.reader is not None:
-                conn.reader.cancel()
+            conn.reader = None
             self._hub.remove(conn)
             self._metrics.connections.dec()
             await conn.finish()
@@ -270,6 +269,13 @@ class Gateway:
             conn.reader_idle = True
             try:
                 msg = await conn.ws.receive()
+            except asyncio.CancelledError:
+                # Connection.close interrupts an idle read this way; any other cancellation
+                # (the server stopping this handler) is passed on.
+                task = asyncio.current_task()
+                if conn.close_request is not None and task is not None and task.uncancel() == 0:
+                    return
+                raise
             finally:
                 conn.reader_idle = False
             if msg.type is WSMsgType.BINARY:

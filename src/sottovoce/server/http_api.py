@@ -39,6 +39,8 @@ MAX_MAILS = 100
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 PREFIX = "/api/v1"
+# The databases' BIGINT: anything larger cannot name a sequence number or mail id.
+MAX_INT = 2**63 - 1
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLAIMS_KEY = web.RequestKey("claims", AccessClaims)
@@ -80,8 +82,8 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
         value = int(raw)
     except ValueError:
         raise BadRequest(f"{name} must be an integer") from None
-    if value < 0:
-        raise BadRequest(f"{name} must not be negative")
+    if not 0 <= value <= MAX_INT:
+        raise BadRequest(f"{name} must be between 0 and {MAX_INT}")
     return value
 
 

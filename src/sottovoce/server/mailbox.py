@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sottovoce.bus.base import Bus, MailStored
 from sottovoce.core.errors import NotFound
+from sottovoce.core.ids import DEVICE_ID
 from sottovoce.core.models import Mail, NewMail
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.store.base import Store
@@ -29,7 +30,8 @@ class Mailbox:
 
     async def send(self, sender: str, sender_device: str, messages: list[Outgoing]) -> int:
         for message in messages:
-            device = await self._store.get_device(message.device_id)
+            known = DEVICE_ID.fullmatch(message.device_id)
+            device = await self._store.get_device(message.device_id) if known else None
             if device is None or device.revoked or device.user_id != message.user_id:
                 raise NotFound(f"{message.user_id[:80]} has no device {message.device_id[:20]!r}")
         now = now_ms(self._clock)
