@@ -303,6 +303,18 @@ class Person:
     def token(self) -> str:
         return str(self.session["access_token"])
 
+    @property
+    def username(self) -> str:
+        return self.user_id[1:].split(":", 1)[0]
+
+    async def login(self, device_name: str | None = None) -> JSON:
+        """Sign the same user in again: the session of a new device."""
+        body: JSON = {"username": self.username, "password": self.password}
+        if device_name is not None:
+            body["device_name"] = device_name
+        session: JSON = (await self.call("POST", "/login", body)).expect(200)
+        return session
+
     async def call(
         self, method: str, path: str, json_body: object = None, *, token: str | None = None
     ) -> Reply:

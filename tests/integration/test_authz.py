@@ -350,25 +350,13 @@ async def test_nobody_invites_a_third_person_into_a_direct_room(
         assert (reply.status, reply.code) == (403, "forbidden"), reply.body
 
 
-async def login(server: ServerProcess, person: Person) -> JSON:
-    username = person.user_id[1:].split(":")[0]
-    reply = await call(
-        person.http,
-        "POST",
-        f"{server.api_url}/login",
-        json_body={"username": username, "password": PASSWORD},
-    )
-    session: JSON = reply.expect(200)
-    return session
-
-
 async def test_revoked_device_is_refused_everywhere(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     owner, victim, t = await targets(people, shared_server)
     (await owner.call("POST", f"/rooms/{t.room}/invite", {"user_id": victim.user_id})).expect(200)
     (await victim.call("POST", f"/rooms/{t.room}/join")).expect(200)
-    other = await login(shared_server, victim)
+    other = await victim.login()
     revoke = await victim.call(
         "DELETE", f"/devices/{victim.device_id}", token=other["access_token"]
     )
@@ -401,7 +389,7 @@ async def test_disabled_user_cannot_log_in_or_use_old_tokens(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     person = await people(shared_server)
-    name = person.user_id[1:].split(":")[0]
+    name = person.username
     result = shared_server.admin("disable", name)
     assert result.returncode == 0, result.stderr
     reply = await call(
@@ -508,7 +496,7 @@ async def test_revoked_device_token_cannot_open_a_websocket(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     person = await people(shared_server)
-    other = await login(shared_server, person)
+    other = await person.login()
     await person.call("DELETE", f"/devices/{person.device_id}", token=other["access_token"])
     async with person.http.ws_connect(shared_server.ws_url) as ws:
         await ws.send_json({"type": "auth", "token": person.token})
@@ -519,7 +507,7 @@ async def test_revoking_a_device_closes_its_live_websocket(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     person = await people(shared_server)
-    other = await login(shared_server, person)
+    other = await person.login()
     ws = await person.connect()
     reply = await person.call("DELETE", f"/devices/{person.device_id}", token=other["access_token"])
     assert reply.status == 204, reply.body

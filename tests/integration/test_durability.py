@@ -175,9 +175,7 @@ async def kill_when(server: ServerProcess, members: list[Member], acks: int) -> 
 
 async def second_device(person: Person) -> Person:
     """The same user signed in again: their own sends must reach this device too."""
-    login = {"username": person.user_id[1:].split(":")[0], "password": person.password}
-    session = (await person.call("POST", "/login", login)).expect(200)
-    return Person(person.server, http_session(), session)
+    return Person(person.server, http_session(), await person.login())
 
 
 async def scenario(
@@ -283,9 +281,7 @@ async def test_everything_acknowledged_survives_sigkill(
     rotated = (
         await alice.call("POST", "/refresh", {"refresh_token": alice.session["refresh_token"]})
     ).expect(200)
-    name = bob.user_id[1:].split(":")[0]
-    login = {"username": name, "password": bob.password}
-    doomed = (await bob.call("POST", "/login", login)).expect(200)
+    doomed = await bob.login()
     assert (await bob.call("DELETE", f"/devices/{doomed['device_id']}")).status == 204
 
     await asyncio.to_thread(any_server.kill)

@@ -46,13 +46,11 @@ async def test_claim_returns_one_package_per_device_that_has_any(
 ) -> None:
     bob, alice = await people(shared_any_server), await people(shared_any_server)
     await upload(bob, [b"phone-1"], None)
-    name = bob.user_id[1:].split(":")[0]
-    login = {"username": name, "password": bob.password}
-    second = (await bob.call("POST", "/login", login)).expect(200)
+    second = await bob.login()
     body = {"one_time": [b64(b"laptop-1")], "last_resort": b64(b"laptop-lr")}
     token = second["access_token"]
     (await bob.call("POST", "/keys/packages", body, token=token)).expect(200)
-    third = (await bob.call("POST", "/login", login)).expect(200)
+    third = await bob.login()
 
     first_claim = (await alice.call("POST", "/keys/claim", {"user_id": bob.user_id})).expect(200)
     got = {p["device_id"]: (unb64(p["package"]), p["last_resort"]) for p in first_claim["packages"]}
@@ -89,9 +87,7 @@ async def test_a_revoked_device_leaves_the_directory(
     shared_any_server: ServerProcess, people: PersonFactory
 ) -> None:
     bob, alice = await people(shared_any_server), await people(shared_any_server)
-    name = bob.user_id[1:].split(":")[0]
-    login = {"username": name, "password": bob.password}
-    lost = (await bob.call("POST", "/login", login)).expect(200)
+    lost = await bob.login()
     token = lost["access_token"]
     body = {"one_time": [b64(b"lost-1")], "last_resort": b64(b"lost-lr")}
     (await bob.call("POST", "/keys/packages", body, token=token)).expect(200)
