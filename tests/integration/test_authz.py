@@ -22,9 +22,11 @@ from tests.integration.harness import (
     PASSWORD,
     Person,
     ServerProcess,
+    WebSocket,
     b64,
     call,
     http_session,
+    open_ws,
     recv_close,
 )
 
@@ -503,15 +505,21 @@ async def test_revoked_device_token_cannot_open_a_websocket(
         assert await recv_close(ws) == 4003
 
 
-async def test_revoking_a_device_closes_its_live_websocket(
+async def test_revoking_a_device_closes_all_its_live_websockets_and_only_those(
     shared_server: ServerProcess, people: PersonFactory
 ) -> None:
     person = await people(shared_server)
     other = await person.login()
-    ws = await person.connect()
+    doomed = [await person.connect(), await person.connect()]
+    raw, ready = await open_ws(person.http, shared_server.ws_url, other["access_token"])
+    person.sockets.append(raw)
+    survivor = WebSocket(raw, ready)
     reply = await person.call("DELETE", f"/devices/{person.device_id}", token=other["access_token"])
     assert reply.status == 204, reply.body
-    assert await ws.close_code() == 4003
+    for ws in doomed:
+        assert await ws.close_code() == 4003
+    await survivor.send({"type": "ping", "id": "still here"})
+    assert (await survivor.wait_type("pong"))["id"] == "still here"
 
 
 async def test_former_members_are_refused_like_outsiders(
