@@ -356,8 +356,11 @@ class Person:
                 return events
             after = page["next"]
 
-    async def connect(self, since: Mapping[str, int] | None = None) -> WebSocket:
-        ws, ready = await open_ws(self.http, self.server.ws_url, self.token, since)
+    async def connect(
+        self, since: Mapping[str, int] | None = None, *, token: str | None = None
+    ) -> WebSocket:
+        """An authenticated gateway connection, as this device or with another device's token."""
+        ws, ready = await open_ws(self.http, self.server.ws_url, token or self.token, since)
         self.sockets.append(ws)
         return WebSocket(ws, ready)
 

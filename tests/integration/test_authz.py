@@ -22,11 +22,9 @@ from tests.integration.harness import (
     PASSWORD,
     Person,
     ServerProcess,
-    WebSocket,
     b64,
     call,
     http_session,
-    open_ws,
     recv_close,
 )
 
@@ -511,9 +509,7 @@ async def test_revoking_a_device_closes_all_its_live_websockets_and_only_those(
     person = await people(shared_server)
     other = await person.login()
     doomed = [await person.connect(), await person.connect()]
-    raw, ready = await open_ws(person.http, shared_server.ws_url, other["access_token"])
-    person.sockets.append(raw)
-    survivor = WebSocket(raw, ready)
+    survivor = await person.connect(token=other["access_token"])
     reply = await person.call("DELETE", f"/devices/{person.device_id}", token=other["access_token"])
     assert reply.status == 204, reply.body
     for ws in doomed:

@@ -502,10 +502,8 @@ async def test_mail_is_pushed_live_to_the_addressed_device_only(
     alice, bob = await people(shared_server), await people(shared_server)
     other_session = await bob.login()
     b_ws = await bob.connect()
-    raw, ready = await open_ws(bob.http, shared_server.ws_url, other_session["access_token"])
-    bob.sockets.append(raw)
-    b2_ws = WebSocket(raw, ready)
-    assert ready["device_id"] == other_session["device_id"]
+    b2_ws = await bob.connect(token=other_session["access_token"])
+    assert b2_ws.ready["device_id"] == other_session["device_id"]
 
     (await alice.call("POST", "/to_device", mail_to(bob, b"for the phone"))).expect(200)
     mail = (await b_ws.wait_type("mail"))["mail"]
