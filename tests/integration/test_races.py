@@ -5,11 +5,17 @@ server error from a unique constraint, and nothing is stored twice. Both engines
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 from collections import Counter
+from collections.abc import Awaitable
 
 from tests.integration.conftest import PersonFactory
 from tests.integration.harness import (
+    JSON,
     PASSWORD,
+    Person,
+    Reply,
     ServerProcess,
     b64,
     call,
@@ -119,3 +125,74 @@ async def test_mail_from_many_senders_at_once_gets_distinct_increasing_ids(
     ids = [m["id"] for m in inbox]
     assert len(inbox) == 24 and len(set(ids)) == 24 and ids == sorted(ids), ids
     assert sorted(int(unb64(m["body"])) for m in inbox) == list(range(24))
+
+
+# Membership under concurrency: whatever interleaving the server picks, the room's state is the
+# fold of its own timeline, and every successful answer is exactly one event in it. Races do not
+# replay, so rounds are drawn from a seeded generator and a failure names its operations.
+
+OPERATIONS = ["invite", "join", "leave", "kick", "promote", "demote"]
+ROUNDS = 8
+
+
+def fold(timeline: list[JSON]) -> dict[str, tuple[str, str]]:
+    """Room members as the timeline's member events say; raises on an impossible change."""
+    state: dict[str, tuple[str, str]] = {}
+    for event in timeline:
+        if event["kind"] != "member":
+            continue
+        change = json.loads(unb64(event["body"]))
+        action, target = change["action"], change["target"]
+        if action == "create":
+            state[target] = ("owner", "joined")
+        elif action == "invite":
+            assert target not in state, f"seq {event['seq']}: invited while {state[target]}"
+            state[target] = ("member", "invited")
+        elif action == "join":
+            assert state.get(target, ("", ""))[1] == "invited", (
+                f"seq {event['seq']}: join uninvited"
+            )
+            state[target] = (state[target][0], "joined")
+        elif action in {"leave", "kick"}:
+            assert target in state, f"seq {event['seq']}: {action} of someone not in the room"
+            del state[target]
+        elif action == "role":
+            assert target in state, f"seq {event['seq']}: role change of someone not in the room"
+            state[target] = (change["role"], state[target][1])
+    return state
+
+
+async def test_racing_membership_changes_leave_state_equal_to_the_timeline(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    owner, *others = [await people(shared_any_server) for _ in range(4)]
+    failures = []
+    for seed in range(ROUNDS):
+        rng = random.Random(seed)
+        ops = [(rng.choice(OPERATIONS), rng.randrange(3)) for _ in range(rng.randint(2, 8))]
+        room = await owner.create_room(others[0])
+        path = f"/rooms/{room}"
+
+        def request(op: str, who: Person, path: str = path) -> Awaitable[Reply]:
+            target = {"user_id": who.user_id}
+            if op in {"invite", "kick"}:
+                return owner.call("POST", f"{path}/{op}", target)
+            if op in {"promote", "demote"}:
+                role = {**target, "role": "admin" if op == "promote" else "member"}
+                return owner.call("POST", f"{path}/role", role)
+            return who.call("POST", f"{path}/{op}")
+
+        replies = await asyncio.gather(*(request(op, others[i]) for op, i in ops))
+        timeline = await owner.history(room)
+        members = (await owner.call("GET", path)).expect(200)["members"]
+        changes = [e for e in timeline if e["kind"] == "member"][3:]  # after create, invite, join
+        try:
+            assert max(r.status for r in replies) < 500, [r.body for r in replies]
+            succeeded = sum(r.status == 200 for r in replies)
+            assert len(changes) == succeeded, f"{succeeded} answers of 200, {len(changes)} events"
+            state = {m["user_id"]: (m["role"], m["state"]) for m in members}
+            assert state == fold(timeline), "room state differs from its timeline"
+        except AssertionError as failure:
+            failures.append(f"round {seed}, operations {ops}: {failure}")
+    legend = ", ".join(f"{n} = {p.user_id}" for n, p in enumerate(others))
+    assert not failures, f"users {legend}\n" + "\n".join(failures)
