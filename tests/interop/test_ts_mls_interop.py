@@ -237,16 +237,7 @@ def test_add_and_remove_in_one_commit_with_path_both_ways(
 @pytest.mark.parametrize(
     ("committer", "removed"),
     [
-        pytest.param(
-            "ts-mls",
-            "python",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=InvalidCommit,
-                reason="sottovoce.mls decides it was removed by its leaf being blank after "
-                "the commit (_commit_flow.receive_commit), but the commit's Add refilled it",
-            ),
-        ),
+        pytest.param("ts-mls", "python"),
         pytest.param(
             "python",
             "ts-mls",

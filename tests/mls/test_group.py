@@ -86,6 +86,26 @@ def test_remove_proposal_by_reference_then_commit() -> None:
     assert set(alice.members()) == {alice.own_leaf, carol.own_leaf}
 
 
+@pytest.mark.parametrize("encrypt_handshake", [True, False])
+def test_member_whose_leaf_a_newcomer_takes_in_the_same_commit_learns_it_was_removed(
+    encrypt_handshake: bool,
+) -> None:
+    alice = new_group(encrypt_handshake=encrypt_handshake)
+    (bob,) = add_members(alice, [], ["bob"], encrypt_handshake=encrypt_handshake)
+    carol_bundle = bundle("carol")
+    out = alice.commit(remove=[bob.own_leaf], add=[carol_bundle.key_package])
+    alice.merge_pending_commit()
+    # The Add takes the leftmost blank leaf: the one the Remove just emptied, bob's.
+    assert alice.members()[bob.own_leaf].identity == b"carol"
+    result = bob.process(out.message)
+    assert isinstance(result, CommitApplied) and result.removed_self
+    assert result.removed == (1,) and result.added == (1,)
+    assert not bob.active
+    assert out.welcome is not None
+    carol = Group.join(out.welcome, carol_bundle, config(encrypt_handshake=encrypt_handshake))
+    assert_same_epoch([alice, carol])
+
+
 def test_external_join_brings_a_new_member_in() -> None:
     alice = new_group()
     (bob,) = add_members(alice, [], ["bob"])

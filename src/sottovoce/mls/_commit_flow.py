@@ -134,7 +134,9 @@ def receive_commit(
     if committer.sender_type is SenderType.NEW_MEMBER_COMMIT and path is not None:
         _check_resync(state.tree, removed, path)
     added = tuple(i for i, _ in applied.added)
-    if applied.tree.leaf(state.own_leaf) is None:
+    # Judged by the Removes, not by a blank own leaf: an Add in the same commit takes the
+    # leftmost blank leaf, which can be the one just emptied for us.
+    if state.own_leaf in removed:
         return ReceivedCommit(None, committer, added, removed)
     tree = applied.tree
     sender_leaf = committer.index
