@@ -48,6 +48,7 @@ class Schedule:
 
 
 def best_step(results: list[StepResult]) -> StepResult:
-    """The highest delivered rate within the bar, or the first step when none met it."""
+    """The highest delivered rate within the bar, or the first step (the lowest rate, the one to
+    show latencies for) when none met it."""
     passed = [r for r in results if r.within]
     return max(passed, key=lambda r: r.delivered_per_s) if passed else results[0]
