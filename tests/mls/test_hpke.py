@@ -89,6 +89,25 @@ def test_encrypt_with_label_rejects_malformed_public_key() -> None:
         SUITE.encrypt_with_label(b"\x00" * 31, b"Welcome", b"", b"secret")
 
 
+# X25519 points of small order (RFC 7748 section 6.1 / the libsodium blocklist), all of which
+# give an all-zero shared secret, and their non-canonical aliases.
+SMALL_ORDER_X25519 = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+]
+
+
+@pytest.mark.parametrize("public_key", SMALL_ORDER_X25519, ids=lambda k: k.hex()[:8])
+def test_encrypt_with_label_refuses_a_small_order_public_key(public_key: bytes) -> None:
+    with pytest.raises(CryptoError):
+        SUITE.encrypt_with_label(public_key, b"Welcome", b"", b"secret")
+
+
 def test_generated_key_pairs_are_consistent() -> None:
     priv, pub = SUITE.generate_hpke_key_pair()
     assert SUITE.public_key(priv) == pub

@@ -105,7 +105,12 @@ class DhKemX25519:
         return kdf.expand(eae_prk, b"shared_secret", kem_context, self._secret_len)
 
     def seal(self, suite: hpke.Suite, public_key: bytes, info: bytes, pt: bytes) -> bytes:
-        return suite.encrypt(pt, _x25519_public(public_key), info=info)
+        recipient = _x25519_public(public_key)
+        try:
+            return suite.encrypt(pt, recipient, info=info)
+        except ValueError as exc:
+            # cryptography refuses the all-zero shared secret of a small-order key this way.
+            raise CryptoError("HPKE public key is of small order (RFC 9180 section 7.1.4)") from exc
 
     def open(self, suite: hpke.Suite, private_key: bytes, info: bytes, sealed: bytes) -> bytes:
         return suite.decrypt(sealed, _x25519_private(private_key), info=info)
