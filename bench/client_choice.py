@@ -83,15 +83,15 @@ async def deliveries_per_cpu_second(url: str, receive: Receive) -> float:
 
 async def compare() -> None:
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="sotto-bench-")) / "relay.log"
-    relay = ServerProcess(python_module("bench.relay", "--port", str(port)), log)
-    await relay.start(port)
-    try:
-        for name, receive in (("picows", picows_receiver), ("aiohttp", aiohttp_receiver)):
-            rate = await deliveries_per_cpu_second(f"ws://127.0.0.1:{port}/{name}", receive)
-            print(f"{name:8} {rate:>10,.0f} deliveries per generator CPU second", flush=True)
-    finally:
-        await relay.stop()
+    with tempfile.TemporaryDirectory(prefix="sotto-bench-") as logs:
+        relay = ServerProcess(python_module("bench.relay", "--port", str(port)), Path(logs) / "log")
+        await relay.start(port)
+        try:
+            for name, receive in (("picows", picows_receiver), ("aiohttp", aiohttp_receiver)):
+                rate = await deliveries_per_cpu_second(f"ws://127.0.0.1:{port}/{name}", receive)
+                print(f"{name:8} {rate:>10,.0f} deliveries per generator CPU second", flush=True)
+        finally:
+            await relay.stop()
 
 
 def main() -> None:
