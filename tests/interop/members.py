@@ -24,7 +24,6 @@ from sottovoce.mls import (
     key_package_message,
     parse_key_package,
 )
-from sottovoce.mls._codec import serialize
 from tests.interop.ts_driver import TsMls
 
 Implementation = Literal["python", "ts-mls"]
@@ -135,9 +134,7 @@ class PyMember:
         out = self.group.commit(add=key_packages, remove=remove, with_path=with_path)
         # The delivery service accepts every commit in these tests.
         self.group.merge_pending_commit()
-        # The public API has no ratchet-tree export yet; joiners given the tree out of band
-        # need it, so it is read from the group state.
-        return CommitOut(out.message, out.welcome, serialize(self.group.state.tree))
+        return CommitOut(out.message, out.welcome, self.group.ratchet_tree())
 
     def add(self, key_packages: list[bytes], *, tree_in_welcome: bool = True) -> CommitOut:
         # The Python library always puts the ratchet tree in the Welcome.

@@ -6,7 +6,6 @@ from types import MappingProxyType
 
 import pytest
 
-from sottovoce.mls._codec import serialize
 from sottovoce.mls._group import Group
 from sottovoce.mls._group_state import GroupConfig, accept_any_credential
 from sottovoce.mls._key_package import create_key_package
@@ -101,7 +100,7 @@ def test_required_capability_no_member_supports_is_refused() -> None:
     alice = new_group()
     add_members(alice, [], ["bob"])
     required = RequiredCapabilities(extension_types=(0xFF00,))
-    extension = Extension(ExtensionType.REQUIRED_CAPABILITIES, serialize(required))
+    extension = required.extension()
     before = alice.state
     with pytest.raises(InvalidProposal):
         alice.commit(extensions=(extension,))
@@ -120,7 +119,7 @@ def test_new_member_lacking_a_required_capability_cannot_be_added() -> None:
     )
     alice = Group.create(b"group-caps", founder, config())
     required = RequiredCapabilities(extension_types=(0xFF00,))
-    extension = Extension(ExtensionType.REQUIRED_CAPABILITIES, serialize(required))
+    extension = required.extension()
     alice.commit(extensions=(extension,))
     alice.merge_pending_commit()
     before = alice.state

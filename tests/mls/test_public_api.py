@@ -6,11 +6,15 @@ import pytest
 
 from sottovoce.mls import (
     ApplicationMessage,
+    CommitApplied,
     Credential,
+    ExtensionType,
     Group,
     GroupConfig,
     InvalidKeyPackage,
     MLSError,
+    RequiredCapabilities,
+    Sender,
     accept_any_credential,
     decode_bundle,
     encode_bundle,
@@ -18,7 +22,21 @@ from sottovoce.mls import (
     key_package_message,
     parse_key_package,
 )
+from sottovoce.mls._codec import decode_all
+from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._suite import get_suite
 from sottovoce.mls.errors import CredentialRejected, DecodeError
+
+CONFIG = GroupConfig(accept_any_credential)
+
+
+def _pair() -> tuple[Group, Group]:
+    alice = Group.create(b"room", generate_key_package(b"alice"), CONFIG)
+    bob_bundle = generate_key_package(b"bob")
+    out = alice.commit(add=[parse_key_package(key_package_message(bob_bundle))])
+    alice.merge_pending_commit()
+    assert out.welcome is not None
+    return alice, Group.join(out.welcome, bob_bundle, CONFIG, ratchet_tree=alice.ratchet_tree())
 
 
 def test_two_devices_chat_through_bytes_only() -> None:
@@ -61,3 +79,27 @@ def test_credential_validator_can_refuse_a_new_member() -> None:
 def test_every_library_error_is_an_mls_error() -> None:
     assert issubclass(CredentialRejected, MLSError)
     assert issubclass(DecodeError, MLSError)
+
+
+def test_every_member_exports_the_ratchet_tree_the_epoch_commits_to() -> None:
+    alice, bob = _pair()
+    tree = alice.ratchet_tree()
+    assert bob.ratchet_tree() == tree
+    decoded = decode_all(tree, RatchetTree.decode)
+    assert decoded.tree_hash(get_suite(1)) == alice.state.context.tree_hash
+    bob.process(alice.commit().message)
+    alice.merge_pending_commit()
+    assert alice.ratchet_tree() == bob.ratchet_tree() != tree
+
+
+def test_required_capabilities_are_committed_with_public_types_only() -> None:
+    alice, bob = _pair()
+    extension = RequiredCapabilities(proposal_types=()).extension()
+    assert extension.extension_type == ExtensionType.REQUIRED_CAPABILITIES
+    bob.process(alice.propose_extensions((extension,)))
+    out = bob.commit()
+    bob.merge_pending_commit()
+    result = alice.process(out.message)
+    assert result == CommitApplied(Sender.member(bob.own_leaf), 2, (), (), removed_self=False)
+    assert alice.state.context.extensions == bob.state.context.extensions == (extension,)
+    assert alice.epoch_authenticator == bob.epoch_authenticator

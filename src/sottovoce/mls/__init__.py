@@ -10,6 +10,10 @@ the bytes it returns. Everything else lives in ``_``-prefixed modules::
     group.merge_pending_commit()
     ciphertext = group.encrypt(b"hello")
 
+Bob joins with ``Group.join(out.welcome, bob_bundle, config)``; the Welcome carries the
+ratchet tree, or send ``group.ratchet_tree()`` beside it and pass it as ``ratchet_tree=``.
+Every error is an ``MLSError`` (see ``sottovoce.mls.errors``) and leaves the group unchanged.
+
 Only cipher suite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is implemented.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 import time
 
 from sottovoce.mls._codec import decode_all, serialize
-from sottovoce.mls._framing_structs import MLSMessage
+from sottovoce.mls._framing_structs import MLSMessage, Sender, SenderType
 from sottovoce.mls._group import (
     ApplicationMessage,
     CommitApplied,
@@ -37,7 +41,13 @@ from sottovoce.mls._key_package import (
     validate_key_package,
 )
 from sottovoce.mls._suite import get_suite
-from sottovoce.mls._tree_structs import Credential, Lifetime
+from sottovoce.mls._tree_structs import (
+    Credential,
+    Extension,
+    ExtensionType,
+    Lifetime,
+    RequiredCapabilities,
+)
 from sottovoce.mls.errors import DecodeError, InvalidKeyPackage, MLSError
 
 DEFAULT_SUITE = 1
@@ -83,6 +93,8 @@ __all__ = [
     "CommitOutput",
     "Credential",
     "CredentialValidator",
+    "Extension",
+    "ExtensionType",
     "Group",
     "GroupConfig",
     "InvalidKeyPackage",
@@ -91,6 +103,9 @@ __all__ = [
     "MLSError",
     "ProposalReceived",
     "Received",
+    "RequiredCapabilities",
+    "Sender",
+    "SenderType",
     "accept_any_credential",
     "decode_bundle",
     "encode_bundle",

@@ -63,6 +63,9 @@ from sottovoce.mls.errors import DecodeError, GroupClosed, NotAMember, Validatio
 
 @dataclass(frozen=True, slots=True)
 class ApplicationMessage:
+    """A decrypted, signature-checked application message from the member at leaf ``sender``.
+    ``authenticated_data`` travelled unencrypted: authenticated, but not confidential."""
+
     sender: int
     data: bytes
     authenticated_data: bytes
@@ -70,6 +73,8 @@ class ApplicationMessage:
 
 @dataclass(frozen=True, slots=True)
 class ProposalReceived:
+    """A valid proposal, now pending: the next commit (by any member) includes it."""
+
     sender: Sender
     proposal: Proposal
 
@@ -86,10 +91,13 @@ class CommitApplied:
 
 
 Received = ApplicationMessage | ProposalReceived | CommitApplied
+"""What ``Group.process`` returns: one value per message, in the order messages arrive."""
 
 
 @dataclass(frozen=True, slots=True)
 class CommitOutput:
+    """An own commit to hand to the delivery service; the group has not moved yet."""
+
     message: bytes
     """The commit as an MLSMessage, for every current member."""
     welcome: bytes | None
@@ -101,6 +109,10 @@ def _message_bytes(body: PublicMessage | PrivateMessage | Welcome | GroupInfo) -
 
 
 class Group:
+    """One member's view of one group. Each call either returns and moves the group forward,
+    or raises an ``MLSError`` and leaves the group exactly as it was. Not thread-safe: give
+    each group one owner, and persist it with ``to_bytes`` after each change."""
+
     def __init__(self, state: GroupState, config: GroupConfig) -> None:
         self._state: GroupState | None = state
         self._config = config
@@ -190,12 +202,15 @@ class Group:
 
     @classmethod
     def from_bytes(cls, data: bytes, config: GroupConfig) -> Group:
+        """The member saved by ``to_bytes``; raises ``DecodeError`` for anything else."""
         return cls(decode_state(data), config)
 
     # -- what the group is ----------------------------------------------------------------
 
     @property
     def state(self) -> GroupState:
+        """The current epoch's full state, for inspection and tests; its shape is internal and
+        may change. Raises ``NotAMember`` once this member was removed."""
         if self._state is None:
             raise NotAMember("this member was removed from the group")
         return self._state
@@ -209,6 +224,7 @@ class Group:
 
     @property
     def active(self) -> bool:
+        """False once a commit removed this member; every other call then raises ``NotAMember``."""
         return self._state is not None
 
     @property
@@ -217,26 +233,41 @@ class Group:
 
     @property
     def epoch(self) -> int:
+        """Starts at 0 and grows by one with each commit this member applies."""
         return self.state.context.epoch
 
     @property
     def own_leaf(self) -> int:
+        """This member's leaf index: what others see as the sender of its messages."""
         return self.state.own_leaf
 
     @property
     def epoch_authenticator(self) -> bytes:
+        """Equal for every member in the same epoch, and for no one else: compare it out of
+        band to detect a split view of the group (RFC 9420 section 8.7)."""
         return self.state.secrets.epoch_authenticator
 
     def members(self) -> dict[int, Credential]:
+        """Every current member's credential, by leaf index (blank leaves are left out)."""
         return {i: leaf.credential for i, leaf in self.state.tree.members()}
 
     def export_secret(self, label: bytes, context: bytes, length: int) -> bytes:
+        """A secret of ``length`` bytes for the application (MLS-Exporter, RFC 9420 section
+        8.5): the same for every member of this epoch, different for another label, context
+        or epoch."""
         state = self.state
         return export_secret(state.suite, state.secrets.exporter_secret, label, context, length)
 
     def group_info(self, *, external_pub: bool = True) -> bytes:
         """A signed GroupInfo with the ratchet tree, for external joiners."""
         return _message_bytes(group_info(self.state, external_pub=external_pub))
+
+    def ratchet_tree(self) -> bytes:
+        """The group's ratchet tree, encoded as the ``ratchet_tree`` extension's data (RFC 9420
+        section 12.4.3.3): only public keys and credentials. Give it to a joiner beside the
+        Welcome as ``Group.join(ratchet_tree=...)``. Call it after ``merge_pending_commit``
+        to get the tree of the epoch the Welcome is for."""
+        return serialize(self.state.tree)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -290,7 +321,9 @@ class Group:
         return WireFormat.PUBLIC_MESSAGE
 
     def encrypt(self, data: bytes, authenticated_data: bytes = b"") -> bytes:
-        """An application message for the current epoch."""
+        """An application message for the current epoch, encrypted and signed; every other
+        member of this epoch can read it, and only once each. Raises ``GroupClosed`` after a
+        ReInit."""
         message, state = self._protect(self._open_state(), self._frame(data, authenticated_data))
         self._state = state
         return message
@@ -315,9 +348,12 @@ class Group:
         )
 
     def propose_add(self, key_package: KeyPackage) -> bytes:
+        """Propose adding the owner of ``key_package`` (see ``parse_key_package``); the
+        member who commits it sends the Welcome."""
         return self._propose(Proposal(Add(key_package)), None)
 
     def propose_remove(self, leaf_index: int) -> bytes:
+        """Propose removing the member at ``leaf_index``."""
         return self._propose(Proposal(Remove(leaf_index)), None)
 
     def _external_psk(self, psk_id: bytes) -> Proposal:
@@ -366,8 +402,11 @@ class Group:
         authenticated_data: bytes = b"",
     ) -> CommitOutput:
         """Commit the pending proposals plus the given adds, removes, external PSKs (by id,
-        known to the config) and new group extensions. The group moves to the next epoch only
-        on ``merge_pending_commit``."""
+        known to the config) and new group extensions. A pending proposal that is no longer
+        valid is left out rather than failing the commit. ``with_path`` refreshes this
+        member's keys (forward secrecy); a commit that needs a path gets one regardless. The
+        group moves to the next epoch only on ``merge_pending_commit`` (or when ``process``
+        sees this commit come back); one pending commit at a time."""
         state = self._open_state()
         inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
         inline += [self._external_psk(psk_id) for psk_id in external_psks]
@@ -404,13 +443,17 @@ class Group:
         )
 
     def discard_pending_commit(self) -> None:
+        """Forget the own pending commit, e.g. when the delivery service refused it; the group
+        stays in its epoch, its proposals still pending."""
         self._pending_commit = None
 
     # -- receiving ------------------------------------------------------------------------
 
     def process(self, data: bytes) -> Received:
         """Verify and apply one message from the group. Raises, leaving the group unchanged,
-        for anything that is not a valid message of the current epoch."""
+        for anything that is not a valid message of the current epoch. A commit from another
+        member drops any own pending commit; one that removes this member returns
+        ``removed_self=True`` and the group becomes inactive."""
         state = self.state
         if self._pending_commit is not None and data == self._pending_commit_message:
             return self.merge_pending_commit()

@@ -25,6 +25,9 @@ _SIGN_LABEL = b"KeyPackageTBS"
 
 @dataclass(frozen=True, slots=True)
 class KeyPackage:
+    """A member-to-be's published keys and credential (RFC 9420 section 10); one per join:
+    its init key is used by a single Welcome."""
+
     version: ProtocolVersion
     cipher_suite: int
     init_key: bytes
@@ -136,6 +139,8 @@ def encode_bundle(bundle: KeyPackageBundle) -> bytes:
 
 
 def decode_bundle(data: bytes) -> KeyPackageBundle:
+    """The bundle saved by ``encode_bundle``; raises ``DecodeError`` for anything else."""
+
     def read(r: Reader) -> KeyPackageBundle:
         return KeyPackageBundle(KeyPackage.decode(r), r.opaque(), r.opaque(), r.opaque())
 

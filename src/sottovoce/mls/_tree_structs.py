@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Self
 
-from sottovoce.mls._codec import Reader, Writer, read_enum
+from sottovoce.mls._codec import Reader, Writer, read_enum, serialize
 from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._suite import CipherSuite
 from sottovoce.mls.errors import DecodeError
@@ -137,6 +137,10 @@ class Lifetime:
 
 @dataclass(frozen=True, slots=True)
 class Extension:
+    """One extension (RFC 9420 section 13): a type from ``ExtensionType`` or a private one, and
+    its encoded data, carried as is. ``RequiredCapabilities.extension()`` builds the one
+    extension this library interprets that an application would set."""
+
     extension_type: int
     extension_data: bytes
 
@@ -325,11 +329,16 @@ class UpdatePath:
 
 @dataclass(frozen=True, slots=True)
 class RequiredCapabilities:
-    """The ``required_capabilities`` group-context extension (RFC 9420 section 11.1)."""
+    """The ``required_capabilities`` group-context extension (RFC 9420 section 11.1): once the
+    group has it, every member and joiner must list these types in its capabilities."""
 
     extension_types: tuple[int, ...] = ()
     proposal_types: tuple[int, ...] = ()
     credential_types: tuple[int, ...] = ()
+
+    def extension(self) -> Extension:
+        """This value as the group-context extension to commit or propose."""
+        return Extension(ExtensionType.REQUIRED_CAPABILITIES, serialize(self))
 
     def encode(self, w: Writer) -> None:
         for values in (self.extension_types, self.proposal_types, self.credential_types):
