@@ -81,7 +81,9 @@ class ProposalReceived:
 
 @dataclass(frozen=True, slots=True)
 class CommitApplied:
-    """A commit moved the group to ``epoch``; ``removed_self`` if it removed this member."""
+    """A commit moved the group to ``epoch``; ``added`` and ``removed`` are leaf indices (a
+    leaf can be in both: an Add reuses the leftmost blank leaf). ``removed_self`` if it
+    removed this member, which then can neither read nor send in ``epoch``."""
 
     committer: Sender
     epoch: int
@@ -152,7 +154,9 @@ class Group:
         config: GroupConfig,
         ratchet_tree: bytes | None = None,
     ) -> Group:
-        """Join from a Welcome; ``ratchet_tree`` if the group sends the tree out of band."""
+        """Join from a Welcome made for ``bundle``'s key package; ``ratchet_tree`` (see
+        ``Group.ratchet_tree``) is needed only if the Welcome carries no tree. Raises
+        ``InvalidWelcome`` for a Welcome not for this key package or that fails a check."""
         message = decode_all(welcome, MLSMessage.decode)
         if not isinstance(message.body, Welcome):
             raise DecodeError("expected a Welcome message")

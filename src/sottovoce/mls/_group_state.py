@@ -62,8 +62,12 @@ class GroupConfig:
     """What the application supplies: identity checks, known external PSKs, the clock."""
 
     credential_validator: CredentialValidator
+    """Asked about every member when joining, and about every new or changed leaf of a
+    commit; a ``False`` makes that join or commit fail with ``CredentialRejected``."""
     external_psks: Mapping[bytes, bytes] = field(default_factory=lambda: MappingProxyType({}))
+    """External pre-shared keys by id; a commit naming an id missing here is refused."""
     clock: Callable[[], int] = _unix_now
+    """Unix seconds, for checking key-package and leaf lifetimes."""
     encrypt_handshake: bool = True
     """Send proposals and commits as PrivateMessages, hiding them from the server."""
     padding_block: int = 32

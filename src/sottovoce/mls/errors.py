@@ -19,7 +19,8 @@ class UnsupportedCipherSuite(MLSError):
 
 
 class CryptoError(MLSError):
-    """AEAD or HPKE decryption failed: wrong key, tampered ciphertext or tampered AAD."""
+    """AEAD or HPKE decryption failed (wrong key, tampered ciphertext or tampered AAD), or a
+    public key was unusable (wrong length, or an X25519 point of small order)."""
 
 
 class InvalidSignature(MLSError):
