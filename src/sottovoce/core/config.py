@@ -43,6 +43,9 @@ class Config:
     auth_rate_per_minute: int = 10
     # Per user and per IP, requests per second sustained (bursts are three times this).
     http_rate_per_second: int = 20
+    # Refuse message bodies that are not MLS messages of the room's group at its current epoch
+    # (core/delivery.py). Off by default until every client sends MLS.
+    require_mls: bool = False
 
     @property
     def jwt_key_path(self) -> Path:
@@ -97,6 +100,16 @@ def _text(name: str) -> Callable[[object], str]:
     return convert
 
 
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
 def _secret(value: object) -> str:
     secret = _text("jwt_secret")(value)
     if len(secret) < MIN_SECRET:
@@ -118,6 +131,7 @@ _FIELDS: dict[str, Callable[[object], Any]] = {
     "redis_url": _text("redis_url"),
     "auth_rate_per_minute": _positive_int("auth_rate_per_minute"),
     "http_rate_per_second": _positive_int("http_rate_per_second"),
+    "require_mls": _flag,
 }
 
 

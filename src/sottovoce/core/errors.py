@@ -165,3 +165,10 @@ class UnknownFrame(SottoError):
 
     code = "unknown_frame"
     status = 400
+
+
+class StaleEpoch(SottoError):
+    """An MLS message for an epoch the room no longer accepts; ``epoch`` is the current one."""
+
+    code = "stale_epoch"
+    status = 409

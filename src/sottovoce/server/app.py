@@ -13,6 +13,7 @@ from sottovoce.bus.local import LocalBus
 from sottovoce.core.auth import AccessTokens
 from sottovoce.core.config import Config
 from sottovoce.server.accounts import Accounts
+from sottovoce.server.delivery import GroupInfoApi
 from sottovoce.server.gateway import Gateway
 from sottovoce.server.http_api import MAX_REQUEST, PREFIX, HttpApi, RateLimits
 from sottovoce.server.hub import Hub
@@ -47,7 +48,9 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
         registration=config.registration,
         refresh_ttl=config.refresh_token_ttl,
     )
-    rooms = Rooms(store, bus, members, server_name=config.server_name)
+    rooms = Rooms(
+        store, bus, members, server_name=config.server_name, require_mls=config.require_mls
+    )
     mailbox = Mailbox(store, bus)
     limits = RateLimits.create(config.http_rate_per_second, config.auth_rate_per_minute)
     api = HttpApi(accounts, rooms, mailbox, Keys(store), limits)
@@ -59,6 +62,7 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     app[GATEWAY_KEY] = gateway
     app[METRICS_KEY] = metrics
     app.router.add_routes(api.routes())
+    app.router.add_routes(GroupInfoApi(accounts, rooms, store, limits).routes())
     app.router.add_get(f"{PREFIX}/ws", gateway.handle)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
 from sottovoce.core import rules
+from sottovoce.core.delivery import read_header
 from sottovoce.core.errors import BadRequest, NotFound
 from sottovoce.core.frames import receipt_frame, typing_frame
 from sottovoce.core.ids import new_event_id, new_room_id, parse_room_id, parse_user_id
@@ -53,8 +54,10 @@ class Rooms:
         *,
         server_name: str,
         clock: Clock = time.time,
+        require_mls: bool = False,
     ) -> None:
         self._store = store
+        self._require_mls = require_mls
         self._bus = bus
         self._members = members
         self._server_name = server_name
@@ -180,10 +183,11 @@ class Rooms:
         """Store a message; ``on_stored`` runs after the commit and before the fan-out, so a
         sender's acknowledgement precedes its own copy of the event."""
         rules.check_send(await self._members.member(room_id, uid), room_id)
+        header = read_header(room_id, body) if self._require_mls else None
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
         async with self._locks.hold(room_id):
-            stored, duplicate = await self._store.append_event(event)
+            stored, duplicate = await self._store.append_event(event, mls=header)
             if on_stored is not None:
                 on_stored(stored, duplicate)
             if not duplicate:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from sottovoce.core.delivery import Header
 from sottovoce.core.models import (
     ClaimedPackage,
     Device,
@@ -89,14 +90,26 @@ class Store(Protocol):
     async def get_member(self, room_id: str, user_id: str) -> Member | None: ...
 
     async def append_event(
-        self, event: NewEvent, membership: MembershipChange | None = None
+        self,
+        event: NewEvent,
+        membership: MembershipChange | None = None,
+        mls: Header | None = None,
     ) -> tuple[Event, bool]:
         """Store an event with the room's next sequence number, in one transaction.
 
         If ``(room_id, sender_device, client_id)`` was stored before, nothing is written and the
         original event is returned with ``True``. ``membership``, when given, is applied in the
-        same transaction.
+        same transaction. ``mls``, the header of an MLS body, is admitted against the room's
+        epoch in the same transaction (``core.delivery.admit``): ``StaleEpoch`` stores nothing,
+        and an accepted commit moves the room to the next epoch.
         """
+
+    async def mls_epoch(self, room_id: str) -> tuple[int, bytes | None]:
+        """The room's MLS epoch and the GroupInfo published for it, if any."""
+
+    async def set_group_info(self, room_id: str, epoch: int, group_info: bytes) -> bool:
+        """Keep ``group_info`` as the room's latest; False (and no write) unless the room is at
+        ``epoch``."""
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[Event]:
         """Events with ``seq > after``, ascending, at most ``limit``."""

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sottovoce.core.delivery import Header, admit
 from sottovoce.core.errors import InvalidInviteCode, NotFound, UserExists
 from sottovoce.core.models import (
     ClaimedPackage,
@@ -55,6 +56,7 @@ from sottovoce.store.tables import (
     members,
     receipts,
     refresh_tokens,
+    room_groups,
     rooms,
     users,
 )
@@ -228,7 +230,10 @@ class SqlStore:
         return None if row is None else member_from_row(row)
 
     async def append_event(
-        self, event: NewEvent, membership: MembershipChange | None = None
+        self,
+        event: NewEvent,
+        membership: MembershipChange | None = None,
+        mls: Header | None = None,
     ) -> tuple[Event, bool]:
         async with self._db.writing() as conn:
             # Take the room's row lock first: every later statement of this transaction then sees
@@ -274,7 +279,50 @@ class SqlStore:
                 return event_from_row(original), True
             if membership is not None:
                 await self._apply_membership(conn, event.room_id, membership)
+            if mls is not None:
+                # Under the room's row lock: one commit per epoch, whoever stores first.
+                await self._admit(conn, event.room_id, mls)
         return stored, False
+
+    async def _admit(self, conn: AsyncConnection, room_id: str, header: Header) -> None:
+        row = (
+            await conn.execute(select(room_groups.c.epoch).where(room_groups.c.room_id == room_id))
+        ).one_or_none()
+        current = 0 if row is None else int(row.epoch)
+        epoch = admit(header, current)
+        if epoch != current:
+            # The previous epoch's GroupInfo cannot be joined from any more.
+            await conn.execute(
+                self._insert(room_groups)
+                .values(room_id=room_id, epoch=epoch, group_info=None)
+                .on_conflict_do_update(
+                    index_elements=[room_groups.c.room_id],
+                    set_={"epoch": epoch, "group_info": None},
+                )
+            )
+
+    async def mls_epoch(self, room_id: str) -> tuple[int, bytes | None]:
+        row = await self._one_or_none(
+            select(room_groups.c.epoch, room_groups.c.group_info).where(
+                room_groups.c.room_id == room_id
+            )
+        )
+        return (0, None) if row is None else (int(row.epoch), row.group_info)
+
+    async def set_group_info(self, room_id: str, epoch: int, group_info: bytes) -> bool:
+        async with self._db.writing() as conn:
+            await conn.execute(
+                self._insert(room_groups)
+                .values(room_id=room_id, epoch=0, group_info=None)
+                .on_conflict_do_nothing(index_elements=[room_groups.c.room_id])
+            )
+            # Conditional on the epoch, so a commit stored meanwhile wins over a late GroupInfo.
+            updated = await conn.execute(
+                update(room_groups)
+                .where(room_groups.c.room_id == room_id, room_groups.c.epoch == epoch)
+                .values(group_info=group_info)
+            )
+        return updated.rowcount == 1
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[Event]:
         rows = await self._all(

@@ -147,3 +147,14 @@ key_packages = Table(
     Column("package", LargeBinary, nullable=False),
     Index(None, "device_id", "id"),
 )
+
+# The Delivery Service's view of each room's MLS group; a room without a row is at epoch 0.
+room_groups = Table(
+    "room_groups",
+    metadata,
+    Column("room_id", Text, ForeignKey("rooms.room_id"), primary_key=True),
+    # Bumped in the transaction that stores the one commit accepted for the previous epoch.
+    Column("epoch", BigInteger, nullable=False),
+    # The latest GroupInfo a member published for ``epoch`` (for external joins), or NULL.
+    Column("group_info", LargeBinary, nullable=True),
+)

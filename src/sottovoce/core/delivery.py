@@ -1,0 +1,75 @@
+"""The MLS Delivery Service rules (RFC 9420 section 2.2), sans-I/O.
+
+The server reads only the cleartext header of a message body: wire format, group id, epoch and
+content type. A room is one MLS group whose id is the room id in UTF-8; the room accepts exactly
+one commit per epoch (the first to be stored) and application messages and proposals only for
+its current epoch. Everything else a body holds stays opaque.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sottovoce.core.errors import BadRequest, StaleEpoch
+from sottovoce.mls._codec import decode_all
+from sottovoce.mls._framing_structs import ContentType, MLSMessage, PrivateMessage, PublicMessage
+from sottovoce.mls._welcome import GroupInfo
+from sottovoce.mls.errors import MLSError
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the server may know of a timeline message."""
+
+    epoch: int
+    is_commit: bool
+
+
+def _envelope(body: bytes) -> MLSMessage:
+    try:
+        return decode_all(body, MLSMessage.decode)
+    except MLSError:
+        raise BadRequest("a message body must be one MLS message (RFC 9420)") from None
+
+
+def _require_group(group_id: bytes, room_id: str) -> None:
+    if group_id != room_id.encode():
+        raise BadRequest("the MLS group id of a room's messages must be the room id")
+
+
+def read_header(room_id: str, body: bytes) -> Header:
+    """The header of a timeline body, or ``BadRequest`` for anything that does not belong in a
+    room's timeline (Welcomes and key packages go to mailboxes and the key directory)."""
+    message = _envelope(body).body
+    if isinstance(message, PrivateMessage):
+        _require_group(message.group_id, room_id)
+        return Header(message.epoch, message.content_type is ContentType.COMMIT)
+    if isinstance(message, PublicMessage):
+        content = message.content
+        _require_group(content.group_id, room_id)
+        # RFC 9420 section 6.2: application data is only ever sent as a PrivateMessage.
+        if content.content_type is ContentType.APPLICATION:
+            raise BadRequest("application messages must be MLS PrivateMessages")
+        return Header(content.epoch, content.content_type is ContentType.COMMIT)
+    raise BadRequest("only MLS PublicMessage and PrivateMessage bodies belong in a room")
+
+
+def admit(header: Header, current_epoch: int) -> int:
+    """The room's epoch after storing a message with ``header``; ``StaleEpoch`` when the message
+    is for another epoch, which for a commit means another member's commit won that epoch."""
+    if header.epoch != current_epoch:
+        raise StaleEpoch(
+            f"the room is at MLS epoch {current_epoch}, not {header.epoch}: process the "
+            "room's newer events and send again",
+            epoch=current_epoch,
+        )
+    return current_epoch + 1 if header.is_commit else current_epoch
+
+
+def group_info_epoch(room_id: str, body: bytes) -> int:
+    """The epoch of a GroupInfo published for ``room_id``."""
+    message = _envelope(body).body
+    if not isinstance(message, GroupInfo):
+        raise BadRequest("expected an MLS GroupInfo message")
+    _require_group(message.group_context.group_id, room_id)
+    return message.group_context.epoch
