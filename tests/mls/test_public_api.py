@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+
 import pytest
 
+import sottovoce.mls
 from sottovoce.mls import (
     ApplicationMessage,
     CommitApplied,
@@ -103,3 +107,21 @@ def test_required_capabilities_are_committed_with_public_types_only() -> None:
     assert result == CommitApplied(Sender.member(bob.own_leaf), 2, (), (), removed_self=False)
     assert alice.state.context.extensions == bob.state.context.extensions == (extension,)
     assert alice.epoch_authenticator == bob.epoch_authenticator
+
+
+def _public_calls() -> Sequence[object]:
+    calls = []
+    for name in sottovoce.mls.__all__:
+        obj = getattr(sottovoce.mls, name)
+        if inspect.isfunction(obj):
+            calls.append(pytest.param(obj, id=name))
+    for name, attr in vars(Group).items():
+        if not name.startswith("_"):
+            call = attr.fget if isinstance(attr, property) else attr
+            calls.append(pytest.param(call, id=f"Group.{name}"))
+    return calls
+
+
+@pytest.mark.parametrize("call", _public_calls())
+def test_every_public_call_documents_what_it_guarantees(call: object) -> None:
+    assert inspect.getdoc(call), "a public call without a docstring"

@@ -45,6 +45,9 @@ class ContentType(IntEnum):
 
 
 class SenderType(IntEnum):
+    """Who sent a message (RFC 9420 section 6): a member, an external sender, or a joiner's
+    own proposal or external commit."""
+
     MEMBER = 1
     EXTERNAL = 2
     NEW_MEMBER_PROPOSAL = 3
@@ -106,6 +109,7 @@ class Sender:
 
     @classmethod
     def member(cls, leaf_index: int) -> Self:
+        """The member at ``leaf_index``."""
         return cls(SenderType.MEMBER, leaf_index)
 
 

@@ -233,6 +233,7 @@ class Group:
 
     @property
     def group_id(self) -> bytes:
+        """Chosen by the creator; the same for every member and every epoch."""
         return self.state.context.group_id
 
     @property
