@@ -93,7 +93,7 @@ class CommitApplied:
 
 
 Received = ApplicationMessage | ProposalReceived | CommitApplied
-"""What ``Group.process`` returns: one value per message, in the order messages arrive."""
+"""What ``Group.process`` returns for one message, by the kind of message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +111,9 @@ def _message_bytes(body: PublicMessage | PrivateMessage | Welcome | GroupInfo) -
 
 
 class Group:
-    """One member's view of one group. Each call either returns and moves the group forward,
-    or raises an ``MLSError`` and leaves the group exactly as it was. Not thread-safe: give
-    each group one owner, and persist it with ``to_bytes`` after each change."""
+    """One member's view of one group. A call that changes the group either completes, or
+    raises an ``MLSError`` and leaves the group exactly as it was. Not thread-safe: give each
+    group one owner, and persist it with ``to_bytes`` after each change."""
 
     def __init__(self, state: GroupState, config: GroupConfig) -> None:
         self._state: GroupState | None = state
@@ -228,7 +228,8 @@ class Group:
 
     @property
     def active(self) -> bool:
-        """False once a commit removed this member; every other call then raises ``NotAMember``."""
+        """False once a commit removed this member; calls that need the group then raise
+        ``NotAMember``."""
         return self._state is not None
 
     @property
@@ -238,7 +239,7 @@ class Group:
 
     @property
     def epoch(self) -> int:
-        """Starts at 0 and grows by one with each commit this member applies."""
+        """0 when the group was created, one more with each commit since."""
         return self.state.context.epoch
 
     @property
@@ -411,7 +412,7 @@ class Group:
         valid is left out rather than failing the commit. ``with_path`` refreshes this
         member's keys (forward secrecy); a commit that needs a path gets one regardless. The
         group moves to the next epoch only on ``merge_pending_commit`` (or when ``process``
-        sees this commit come back); one pending commit at a time."""
+        sees this commit come back); a second ``commit`` replaces the pending one."""
         state = self._open_state()
         inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
         inline += [self._external_psk(psk_id) for psk_id in external_psks]
