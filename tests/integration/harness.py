@@ -105,10 +105,6 @@ class ServerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     def start(self) -> None:
         if self.running:
             raise RuntimeError("server already running")
@@ -188,13 +184,6 @@ class ServerProcess:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # Raw protocol ---------------------------------------------------------------------------------
