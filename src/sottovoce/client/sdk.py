@@ -203,11 +203,17 @@ class SottoClient:
 
     # Messages -------------------------------------------------------------------------------
 
-    async def send(self, room_id: str, body: bytes, *, client_id: str | None = None) -> Sent:
+    async def send(
+        self, room_id: str, body: bytes, *, client_id: str | None = None, sealed: bool = False
+    ) -> Sent:
         """Store a message once. Over the live connection when ``events()`` has one, else HTTP;
-        every retry reuses one client_id, so a message whose ack was lost is not stored twice."""
+        every retry reuses one client_id, so a message whose ack was lost is not stored twice.
+        ``sealed``: ``body`` is already what the server stores (an MLS handshake message)."""
         client_id = client_id or new_client_id()
-        sealed = _b64(await self._codec.seal(room_id, body))
+        wire = body if sealed else await self._codec.seal(room_id, body)
+        return await self._send_wire(room_id, client_id, _b64(wire))
+
+    async def _send_wire(self, room_id: str, client_id: str, sealed: str) -> Sent:
         live = self._live
         if live is not None and live.connected:
             try:
@@ -287,6 +293,17 @@ class SottoClient:
         """Tell the room this account has read up to ``seq``; False when not connected."""
         frame = {"type": "receipt", "room_id": room_id, "seq": seq}
         return self._live is not None and await self._live.send_frame(frame)
+
+    async def publish_group_info(self, room_id: str, group_info: bytes) -> None:
+        """Publish the MLS GroupInfo of the room's current epoch (refused with ``stale_epoch``
+        once the room moved on)."""
+        body = {"group_info": _b64(group_info)}
+        await self._call("PUT", f"/rooms/{room_id}/group_info", body=body, idempotent=True)
+
+    async def group_info(self, room_id: str) -> tuple[int, bytes]:
+        """The room's MLS epoch and the GroupInfo published for it."""
+        answer = _json(await self._call("GET", f"/rooms/{room_id}/group_info", idempotent=True))
+        return field_of(answer, "epoch", int), b64_of(answer, "group_info")
 
     # To-device mailbox ----------------------------------------------------------------------
 

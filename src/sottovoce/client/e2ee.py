@@ -1,0 +1,359 @@
+"""Rooms as MLS groups on the client: the ``BodyCodec`` that encrypts and decrypts message bodies,
+and the membership flows that keep each room's group in step with the server's room.
+
+The group id of a room is its room id in UTF-8. Each device has an MLS signature key certified by
+its user's identity key (``identity.DeviceKeys``); its credential in every group is that
+certificate, and the certificate is what the device publishes in the key directory. Credentials
+are accepted only if certified by the identity key the trust book holds for the user, which is
+learnt from the key directory on first use; a change raises a warning (``trust.TrustBook``).
+
+Flows (each commit is sent through the room timeline, where the server accepts exactly one per
+epoch; a refused one is dropped, the room's newer events are processed and the commit re-made):
+- create: the server room, then a one-member group;
+- invite: the server invite, then claim the invitee's key packages, commit Add, send the Welcome
+  to each new device's mailbox (kind ``mls.welcome``), publish the new GroupInfo;
+- accept: join the group from a Welcome found in the mailbox, then join the server room;
+- remove: commit Remove of the user's every leaf, then kick on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from sottovoce.client.e2ee_errors import E2EEError
+from sottovoce.client.identity import (
+    DeviceCertificate,
+    DeviceKeys,
+    IdentityKeyPair,
+    credential_validator,
+    validate_credential,
+)
+from sottovoce.client.padding import pad, unpad
+from sottovoce.client.records import RoomInfo
+from sottovoce.client.sdk import SottoClient
+from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord
+from sottovoce.core.delivery import read_header
+from sottovoce.core.errors import BadRequest, StaleEpoch
+from sottovoce.core.models import MemberState, RoomKind
+from sottovoce.mls import (
+    ApplicationMessage,
+    CommitOutput,
+    Credential,
+    Group,
+    GroupConfig,
+    KeyPackageBundle,
+    MLSError,
+    generate_key_package,
+    key_package_message,
+    parse_key_package,
+)
+
+T = TypeVar("T")
+
+WELCOME_KIND = "mls.welcome"
+KEY_PACKAGE_BATCH = 20
+KEY_PACKAGE_LOW = 5
+PAGE = 500
+COMMIT_ATTEMPTS = 8
+
+
+class UndecryptableMessage(E2EEError):
+    """A room message this device cannot decrypt: forged, replayed, for an epoch it never had,
+    or sent after it was removed."""
+
+    code = "undecryptable_message"
+
+
+class MemoryTrust:
+    """Trust records in memory, for clients without a keystore (tests, throwaway sessions)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, TrustRecord] = {}
+
+    def load_trust(self, user_id: str) -> TrustRecord | None:
+        return self._records.get(user_id)
+
+    def save_trust(self, record: TrustRecord) -> None:
+        self._records[record.user_id] = record
+
+    def all_trust(self) -> list[TrustRecord]:
+        return list(self._records.values())
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
+
+
+class RoomCrypto:
+    """One device's MLS groups; pass it as the ``codec`` of its ``SottoClient``, then ``start``."""
+
+    def __init__(self, identity: IdentityKeyPair, trust: TrustBook | None = None) -> None:
+        self._identity = identity
+        self.trust = trust or TrustBook(MemoryTrust())
+        self._trusted = credential_validator(self.trust.identity_key)
+        self._config = GroupConfig(self._validate)
+        # Users whose certificate did not match the identity key held for them: fetched from the
+        # key directory before the message is processed again.
+        self._unmet: set[str] = set()
+        self._sdk: SottoClient | None = None
+        self._device: DeviceKeys | None = None
+        self._bundles: list[KeyPackageBundle] = []
+        self._groups: dict[str, Group] = {}
+        # The epoch at which this device joined each group: older messages were never its to read.
+        self._joined_at: dict[str, int] = {}
+        # Every body opened or sent, by digest: a body is processed by MLS exactly once, and the
+        # sender's own messages (which MLS cannot decrypt for it) read back as sent.
+        self._opened: dict[bytes, bytes] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # Setting up -------------------------------------------------------------------------------
+
+    @property
+    def sdk(self) -> SottoClient:
+        if self._sdk is None:
+            raise E2EEError("call start() after signing in first")
+        return self._sdk
+
+    @property
+    def device(self) -> DeviceKeys:
+        if self._device is None:
+            raise E2EEError("call start() after signing in first")
+        return self._device
+
+    async def start(self, sdk: SottoClient) -> None:
+        """Certify this device, publish the certificate and key packages."""
+        session = sdk.session
+        if session is None:
+            raise E2EEError("sign in before starting end-to-end encryption")
+        self._sdk = sdk
+        self._device = DeviceKeys.create(self._identity, session.user_id, session.device_id)
+        self.trust.observe(session.user_id, self._identity.public)
+        await sdk.publish_device_keys(self._device.certificate.to_bytes())
+        await self.top_up(force=True)
+
+    def _new_bundle(self) -> KeyPackageBundle:
+        device = self.device
+        bundle = generate_key_package(
+            device.certificate.to_bytes(), signature_priv=device.signature_private
+        )
+        self._bundles.append(bundle)
+        return bundle
+
+    async def top_up(self, *, force: bool = False) -> None:
+        """Upload fresh one-time key packages when few are left (and a last-resort one at start)."""
+        count, has_last_resort = await self.sdk.key_package_count()
+        if count >= KEY_PACKAGE_LOW and has_last_resort and not force:
+            return
+        fresh = [key_package_message(self._new_bundle()) for _ in range(KEY_PACKAGE_BATCH)]
+        last_resort = None if has_last_resort else key_package_message(self._new_bundle())
+        await self.sdk.upload_key_packages(fresh, last_resort)
+
+    # Identities -------------------------------------------------------------------------------
+
+    async def learn(self, user_id: str) -> IdentityKeyChanged | None:
+        """Fetch ``user_id``'s identity key from the certificates in the key directory and
+        remember it (trust on first use); the warning when it replaced a known key."""
+        keys: set[bytes] = set()
+        for blob in (await self.sdk.device_keys(user_id)).values():
+            if blob is None:
+                continue
+            try:
+                cert = DeviceCertificate.from_bytes(blob)
+            except E2EEError:
+                continue
+            if cert.user_id == user_id and cert.signature_is_valid():
+                keys.add(cert.identity_key)
+        if len(keys) != 1:
+            raise E2EEError(f"the key directory holds no single identity key for {user_id}")
+        return self.trust.observe(user_id, keys.pop())
+
+    def _validate(self, credential: Credential, signature_key: bytes) -> bool:
+        if self._trusted(credential, signature_key):
+            return True
+        try:
+            cert = validate_credential(credential.identity, signature_key, None)
+        except E2EEError:
+            return False
+        self._unmet.add(cert.user_id)
+        return False
+
+    async def _with_identities(self, step: Callable[[], T]) -> T:
+        """Run an MLS step that validates credentials; while it fails on users whose identity key
+        this device does not hold (or holds another one of), fetch theirs and run it again."""
+        learnt: set[str] = set()
+        while True:
+            self._unmet.clear()
+            try:
+                return step()
+            except MLSError:
+                unmet = self._unmet - learnt
+                if not unmet:
+                    raise
+            for user_id in unmet:
+                await self.learn(user_id)
+            learnt |= unmet
+
+    # Rooms ------------------------------------------------------------------------------------
+
+    async def create_room(self, name: str | None = None, kind: RoomKind = RoomKind.GROUP) -> str:
+        room = await self.sdk.create_room(name, kind=kind)
+        group = Group.create(room.room_id.encode(), self._new_bundle(), self._config)
+        self._groups[room.room_id] = group
+        self._joined_at[room.room_id] = 0
+        await self._publish_group_info(room.room_id)
+        return room.room_id
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        """Invite ``user_id`` on the server and add every device of theirs to the group."""
+        await self.sdk.invite(room_id, user_id)
+        await self.add_devices(room_id, user_id)
+
+    async def add_devices(self, room_id: str, user_id: str) -> None:
+        await self.learn(user_id)
+        own = self.device.certificate.device_id
+        claimed = [p for p in await self.sdk.claim_key_packages(user_id) if p.device_id != own]
+        packages = [parse_key_package(p.package) for p in claimed]
+        if not packages:
+            raise E2EEError(f"{user_id} has no device with a key package to add")
+        out = await self._commit(room_id, lambda group: group.commit(add=packages))
+        if out.welcome is not None:
+            welcome = out.welcome
+            await self.sdk.send_to_devices(
+                (user_id, p.device_id, WELCOME_KIND, welcome) for p in claimed
+            )
+
+    async def remove(self, room_id: str, user_id: str) -> None:
+        """Remove every device of ``user_id`` from the group, then kick them on the server."""
+
+        def leaves(group: Group) -> list[int]:
+            return [
+                leaf
+                for leaf, credential in group.members().items()
+                if DeviceCertificate.from_bytes(credential.identity).user_id == user_id
+            ]
+
+        await self._commit(room_id, lambda group: group.commit(remove=leaves(group)))
+        await self.sdk.kick(room_id, user_id)
+
+    async def accept_welcomes(self) -> list[str]:
+        """Join the groups (and server rooms) this device was welcomed to; their room ids."""
+        joined: list[str] = []
+        mails, _ = await self.sdk.mailbox(limit=PAGE)
+        for mail in mails:
+            if mail.kind == WELCOME_KIND:
+                room_id = await self._join_from(mail.body)
+                if room_id is not None:
+                    joined.append(room_id)
+        if mails:
+            await self.sdk.ack_mailbox(mails[-1].id)
+        return joined
+
+    async def _join_from(self, welcome: bytes) -> str | None:
+        for bundle in self._bundles:
+            try:
+                group = await self._with_identities(
+                    functools.partial(Group.join, welcome, bundle, self._config)
+                )
+            except MLSError:
+                continue
+            room_id = group.group_id.decode()
+            self._bundles.remove(bundle)
+            self._groups[room_id] = group
+            self._joined_at[room_id] = group.epoch
+            room = await self.sdk.room(room_id)
+            if not _joined(room, self.device.certificate.user_id):
+                await self.sdk.join(room_id)
+            return room_id
+        return None
+
+    # Messages ---------------------------------------------------------------------------------
+
+    async def send(self, room_id: str, text: bytes) -> int:
+        """Send ``text`` encrypted; returns its seq. A send the server refuses as being for an
+        old epoch is re-encrypted after the room's newer commits are processed."""
+        for _ in range(COMMIT_ATTEMPTS):
+            try:
+                return (await self.sdk.send(room_id, text)).seq
+            except StaleEpoch:
+                await self.catch_up(room_id)
+        raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
+
+    async def catch_up(self, room_id: str) -> None:
+        """Process every event of the room this device has not processed yet."""
+        cursor = 0
+        while True:
+            page = await self.sdk.history(room_id, after=cursor, limit=PAGE)
+            if not page.events:
+                return
+            cursor = page.events[-1].seq
+
+    async def seal(self, room_id: str, plaintext: bytes) -> bytes:
+        body = self._group(room_id).encrypt(pad(plaintext))
+        self._opened[_digest(body)] = plaintext
+        return body
+
+    async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
+        """The plaintext of a room message; handshake messages (commits) read as empty."""
+        async with self._locks.setdefault(room_id, asyncio.Lock()):
+            return await self._open(room_id, body)
+
+    async def _open(self, room_id: str, body: bytes) -> bytes:
+        digest = _digest(body)
+        if digest in self._opened:
+            return self._opened[digest]
+        group = self._group(room_id)
+        try:
+            header = read_header(room_id, body)
+        except BadRequest as exc:
+            raise UndecryptableMessage(f"not an MLS message of {room_id}") from exc
+        if header.epoch < self._joined_at[room_id]:
+            return b""
+        try:
+            received = await self._with_identities(lambda: group.process(body))
+        except MLSError as exc:
+            raise UndecryptableMessage(f"cannot decrypt a message of {room_id}: {exc}") from exc
+        plain = unpad(received.data) if isinstance(received, ApplicationMessage) else b""
+        self._opened[digest] = plain
+        return plain
+
+    # Internals --------------------------------------------------------------------------------
+
+    def _group(self, room_id: str) -> Group:
+        group = self._groups.get(room_id)
+        if group is None or not group.active:
+            raise UndecryptableMessage(f"this device is not in the group of {room_id}")
+        return group
+
+    async def _commit(self, room_id: str, make: Callable[[Group], CommitOutput]) -> CommitOutput:
+        for _ in range(COMMIT_ATTEMPTS):
+            group = self._group(room_id)
+            out = make(group)
+            try:
+                await self.sdk.send(room_id, out.message, sealed=True)
+            except StaleEpoch:
+                # Another member's commit won this epoch: process it and commit again on top.
+                group.discard_pending_commit()
+                await self.catch_up(room_id)
+                continue
+            group.merge_pending_commit()
+            self._opened[_digest(out.message)] = b""
+            await self._publish_group_info(room_id)
+            return out
+        raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
+
+    async def _publish_group_info(self, room_id: str) -> None:
+        # Refused only when a newer commit won, and its author publishes the newer GroupInfo.
+        with contextlib.suppress(StaleEpoch):
+            await self.sdk.publish_group_info(room_id, self._group(room_id).group_info())
+
+
+def _joined(room: RoomInfo, user_id: str) -> bool:
+    return any(m.user_id == user_id and m.state is MemberState.JOINED for m in room.members)
+
+
+__all__ = ["WELCOME_KIND", "MemoryTrust", "RoomCrypto", "UndecryptableMessage"]

@@ -1,0 +1,239 @@
+"""End-to-end encryption through a real server that enforces the Delivery Service rules
+(``require_mls``), with real SDK clients: rooms are MLS groups, the server sees only ciphertext."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from sottovoce.client import SottoClient
+from sottovoce.client.e2ee import RoomCrypto, UndecryptableMessage
+from sottovoce.client.identity import IdentityKeyPair
+from sottovoce.core.errors import BadRequest, StaleEpoch
+from sottovoce.core.models import Event, EventKind
+from tests.integration.conftest import running
+from tests.integration.harness import (
+    PASSWORD,
+    ServerProcess,
+    call,
+    http_session,
+    random_name,
+    sqlite_url,
+)
+
+
+@pytest.fixture(scope="module")
+def mls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("e2ee") / "data"
+    env = {"SOTTO_REQUIRE_MLS": "1"}
+    with running(ServerProcess(data, sqlite_url(data), env=env)) as server:
+        yield server
+
+
+Factory = Callable[..., Awaitable[RoomCrypto]]
+
+
+@pytest.fixture
+async def devices() -> AsyncIterator[Factory]:
+    """``await devices(server, name=None, identity=None)``: a signed-in device with E2EE started;
+    a ``name`` with ``identity`` logs in as another device of that user."""
+    async with AsyncExitStack() as stack:
+
+        async def make(
+            server: ServerProcess,
+            name: str | None = None,
+            identity: IdentityKeyPair | None = None,
+        ) -> RoomCrypto:
+            crypto = RoomCrypto(identity or IdentityKeyPair.generate())
+            http = await stack.enter_async_context(http_session())
+            client = await stack.enter_async_context(
+                SottoClient(server.base_url, http=http, codec=crypto)
+            )
+            if identity is None:
+                await client.register(name or random_name(), PASSWORD)
+            else:
+                await client.login(name or "", PASSWORD)
+            await crypto.start(client)
+            return crypto
+
+        yield make
+
+
+def user_of(device: RoomCrypto) -> str:
+    session = device.sdk.session
+    assert session is not None
+    return session.user_id
+
+
+def localpart(device: RoomCrypto) -> str:
+    return user_of(device)[1:].split(":")[0]
+
+
+async def texts(device: RoomCrypto, room_id: str) -> list[bytes]:
+    """Every message of the room this device can read, decrypted, in order."""
+    events: list[Event] = []
+    cursor = 0
+    while True:
+        page = await device.sdk.history(room_id, after=cursor, limit=500)
+        if not page.events:
+            break
+        events.extend(page.events)
+        cursor = page.events[-1].seq
+    return [e.body for e in events if e.kind is EventKind.MESSAGE and e.body]
+
+
+async def room_with(owner: RoomCrypto, *others: RoomCrypto) -> str:
+    room_id = await owner.create_room("e2ee")
+    for other in others:
+        await owner.invite(room_id, user_of(other))
+        assert await other.accept_welcomes() == [room_id]
+    return room_id
+
+
+async def test_two_users_read_each_others_encrypted_messages(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    room_id = await room_with(alice, bob)
+    await alice.send(room_id, b"hello bob")
+    await bob.catch_up(room_id)
+    await bob.send(room_id, b"hello alice")
+    assert await texts(bob, room_id) == [b"hello bob", b"hello alice"]
+    assert await texts(alice, room_id) == [b"hello bob", b"hello alice"]
+
+
+async def test_the_server_refuses_plaintext_bodies(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice = await devices(mls_server)
+    room_id = await alice.create_room()
+    with pytest.raises(BadRequest):
+        await alice.sdk.send(room_id, b"not encrypted", sealed=True)
+
+
+async def test_only_the_first_commit_of_an_epoch_is_accepted(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    room_id = await room_with(alice, bob)
+    group_a, group_b = alice._group(room_id), bob._group(room_id)
+    first, second = group_a.commit(), group_b.commit()
+    await alice.sdk.send(room_id, first.message, sealed=True)
+    with pytest.raises(StaleEpoch) as refused:
+        await bob.sdk.send(room_id, second.message, sealed=True)
+    assert refused.value.extra["epoch"] == group_a.epoch + 1
+
+
+async def test_members_committing_at_once_end_in_one_group_without_a_fork(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob, carol, dave = [await devices(mls_server) for _ in range(4)]
+    room_id = await room_with(alice, bob)
+    await bob.catch_up(room_id)
+    # Both add someone from the same epoch: one commit wins, the other re-bases and retries.
+    await asyncio.gather(alice.invite(room_id, user_of(carol)), bob.invite(room_id, user_of(dave)))
+    assert await carol.accept_welcomes() == [room_id]
+    assert await dave.accept_welcomes() == [room_id]
+    everyone = (alice, bob, carol, dave)
+    for device in everyone:
+        await device.catch_up(room_id)
+    authenticators = {d._group(room_id).epoch_authenticator for d in everyone}
+    assert len(authenticators) == 1
+    await dave.send(room_id, b"all in one group")
+    for device in everyone:
+        assert (await texts(device, room_id))[-1] == b"all in one group"
+
+
+async def test_three_users_with_two_devices_each_share_one_group(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    firsts = [await devices(mls_server) for _ in range(3)]
+    seconds = [await devices(mls_server, localpart(d), d._identity) for d in firsts]
+    owner = firsts[0]
+    room_id = await owner.create_room("six devices")
+    # The owner's own second device is welcomed by an Add of the owner's devices.
+    await owner.add_devices(room_id, user_of(owner))
+    for first in firsts[1:]:
+        await owner.invite(room_id, user_of(first))
+    for device in [*firsts[1:], *seconds]:
+        assert await device.accept_welcomes() == [room_id]
+    everyone = [*firsts, *seconds]
+    for i, device in enumerate(everyone):
+        await device.catch_up(room_id)
+        await device.send(room_id, f"from device {i}".encode())
+    expected = [f"from device {i}".encode() for i in range(len(everyone))]
+    for device in everyone:
+        assert await texts(device, room_id) == expected
+
+
+async def test_a_removed_member_cannot_decrypt_later_messages(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob, carol = [await devices(mls_server) for _ in range(3)]
+    room_id = await room_with(alice, bob, carol)
+    await alice.send(room_id, b"before")
+    assert await texts(carol, room_id) == [b"before"]
+    seen = len(await ciphertexts(mls_server, alice, room_id))
+    await alice.remove(room_id, user_of(carol))
+    await alice.send(room_id, b"after carol left")
+    assert (await texts(bob, room_id))[-1] == b"after carol left"
+    # Carol is kicked on the server too; the ciphertexts are what a leaky server could give her.
+    removal, after = (await ciphertexts(mls_server, alice, room_id))[seen:]
+    with pytest.raises(UndecryptableMessage):
+        await carol.open(room_id, "", after)
+    assert await carol.open(room_id, "", removal) == b""
+    with pytest.raises(UndecryptableMessage):
+        await carol.open(room_id, "", after)
+
+
+async def ciphertexts(server: ServerProcess, device: RoomCrypto, room_id: str) -> list[bytes]:
+    """The stored bodies of the room's messages, as the server answers them over HTTP."""
+    session = device.sdk.session
+    assert session is not None
+    async with http_session() as http:
+        reply = await call(
+            http,
+            "GET",
+            f"{server.api_url}/rooms/{room_id}/events?after=0&limit=500",
+            token=session.access_token,
+        )
+    events = reply.expect(200)["events"]
+    return [base64.b64decode(e["body"]) for e in events if e["kind"] == "message"]
+
+
+async def test_a_device_offline_during_messages_reads_them_when_back(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob, carol = [await devices(mls_server) for _ in range(3)]
+    room_id = await room_with(alice, bob)
+    # Bob is away while Carol joins (a new epoch) and messages arrive in two epochs.
+    await alice.send(room_id, b"one")
+    await alice.invite(room_id, user_of(carol))
+    assert await carol.accept_welcomes() == [room_id]
+    await carol.send(room_id, b"two")
+    assert await texts(bob, room_id) == [b"one", b"two"]
+
+
+async def test_no_message_text_reaches_the_server(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    canary = f"canary-{secrets.token_hex(8)}".encode()
+    alice, bob, carol = [await devices(mls_server) for _ in range(3)]
+    room_id = await room_with(alice, bob, carol)
+    for i, device in enumerate((alice, bob, carol, alice)):
+        await device.catch_up(room_id)
+        await device.send(room_id, canary + f" message {i}".encode())
+    assert [canary in t for t in await texts(carol, room_id)] == [True] * 4
+    for body in await ciphertexts(mls_server, bob, room_id):
+        assert canary not in body
+    stored = b"".join(
+        path.read_bytes() for path in Path(mls_server.data_dir).iterdir() if path.is_file()
+    )
+    assert canary not in stored
+    assert canary.decode() not in mls_server.log_text()
