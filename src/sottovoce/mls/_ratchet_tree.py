@@ -2,13 +2,17 @@
 
 Every change returns a new tree, so a rejected proposal or commit leaves the caller's tree as
 it was. Leaves are at even node indices and the number of leaves is a power of two.
+
+Because a tree never changes, what is derived from it (subtree hashes, resolutions) is computed
+at most once per tree, and a changed tree keeps the subtree hashes the change did not touch: a
+commit then rehashes O(log n) nodes instead of the whole tree.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from sottovoce.mls import _tree_math as tm
@@ -44,6 +48,13 @@ def _read_optional_node(r: Reader) -> TreeNode | None:
 @dataclass(frozen=True, slots=True)
 class RatchetTree:
     nodes: tuple[TreeNode | None, ...]
+    _hashes: dict[int, list[bytes | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Subtree hash of each node (``None`` until computed), per cipher suite id."""
+    _resolutions: dict[int, tuple[int, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n_leaves = (len(self.nodes) + 1) // 2
@@ -93,14 +104,23 @@ class RatchetTree:
 
     def resolution(self, x: int) -> list[int]:
         """The non-blank nodes that cover the subtree of ``x`` (RFC 9420 section 4.1.1)."""
+        return list(self._resolution(x))
+
+    def _resolution(self, x: int) -> tuple[int, ...]:
+        cached = self._resolutions.get(x)
+        if cached is not None:
+            return cached
         node = self.nodes[x]
         if isinstance(node, ParentNode):
-            return [x, *(tm.leaf_node(i) for i in node.unmerged_leaves)]
-        if node is not None:
-            return [x]
-        if tm.is_leaf(x):
-            return []
-        return self.resolution(tm.left(x)) + self.resolution(tm.right(x))
+            result = (x, *(tm.leaf_node(i) for i in node.unmerged_leaves))
+        elif node is not None:
+            result = (x,)
+        elif tm.is_leaf(x):
+            result = ()
+        else:
+            result = self._resolution(tm.left(x)) + self._resolution(tm.right(x))
+        self._resolutions[x] = result
+        return result
 
     def filtered_direct_path(self, leaf_index: int) -> list[int]:
         """Direct-path nodes whose copath child has a non-empty resolution (section 4.1.2)."""
@@ -109,20 +129,29 @@ class RatchetTree:
         return [
             p
             for p, c in zip(tm.direct_path(x, n), tm.copath(x, n), strict=True)
-            if self.resolution(c)
+            if self._resolution(c)
         ]
 
     def filtered_copath(self, leaf_index: int) -> list[int]:
         """Copath child of each node of the filtered direct path, in the same order."""
         x = tm.leaf_node(leaf_index)
         n = self.n_leaves
-        return [c for c in tm.copath(x, n) if self.resolution(c)]
+        return [c for c in tm.copath(x, n) if self._resolution(c)]
 
     def replaced(self, changes: dict[int, TreeNode | None]) -> RatchetTree:
         nodes = list(self.nodes)
         for x, node in changes.items():
             nodes[x] = node
-        return RatchetTree(tuple(nodes))
+        tree = RatchetTree(tuple(nodes))
+        stale = set(changes)
+        for x in changes:
+            stale.update(tm.direct_path(x, self.n_leaves))
+        for suite_id, hashes in self._hashes.items():
+            kept = list(hashes)
+            for x in stale:
+                kept[x] = None
+            tree._hashes[suite_id] = kept
+        return tree
 
     def with_direct_path_blanked(self, leaf_index: int) -> RatchetTree:
         return self.replaced(dict.fromkeys(tm.direct_path(tm.leaf_node(leaf_index), self.n_leaves)))
@@ -166,35 +195,40 @@ class RatchetTree:
             raise InvalidTree(f"leaf {leaf_index} is not a member")
 
     def _subtree_hash(
-        self, suite: CipherSuite, x: int, excluded: frozenset[int], out: list[bytes] | None
+        self, suite: CipherSuite, x: int, excluded: frozenset[int] = frozenset()
     ) -> bytes:
+        """Tree hash of the subtree under ``x`` as if the leaves in ``excluded`` were blank."""
+        if any(tm.is_in_subtree(tm.leaf_node(i), x) for i in excluded):
+            return self._hash_node(suite, x, excluded)
+        hashes = self._hashes.setdefault(suite.suite_id, [None] * len(self.nodes))
+        digest = hashes[x]
+        if digest is None:
+            digest = hashes[x] = self._hash_node(suite, x, frozenset())
+        return digest
+
+    def _hash_node(self, suite: CipherSuite, x: int, excluded: frozenset[int]) -> bytes:
         w = Writer()
         if tm.is_leaf(x):
             leaf_index = tm.node_leaf(x)
             leaf: Encodable | None = None if leaf_index in excluded else self.nodes[x]
             w.u8(NodeType.LEAF).u32(leaf_index).optional(leaf, _write_node)
         else:
-            left = self._subtree_hash(suite, tm.left(x), excluded, out)
-            right = self._subtree_hash(suite, tm.right(x), excluded, out)
+            left = self._subtree_hash(suite, tm.left(x), excluded)
+            right = self._subtree_hash(suite, tm.right(x), excluded)
             node = self.parent_node(x)
             if node is not None and excluded:
                 kept = tuple(i for i in node.unmerged_leaves if i not in excluded)
                 node = dataclasses.replace(node, unmerged_leaves=kept)
             w.u8(NodeType.PARENT).optional(node, _write_node).opaque(left).opaque(right)
-        digest = suite.hash(w.bytes())
-        if out is not None:
-            out[x] = digest
-        return digest
+        return suite.hash(w.bytes())
 
     def tree_hash(self, suite: CipherSuite) -> bytes:
         """Hash of the whole tree (RFC 9420 section 7.8), as bound into the GroupContext."""
-        return self._subtree_hash(suite, self.root, frozenset(), None)
+        return self._subtree_hash(suite, self.root)
 
     def node_hashes(self, suite: CipherSuite) -> list[bytes]:
         """The tree hash of the subtree under every node, indexed by node."""
-        out = [b""] * len(self.nodes)
-        self._subtree_hash(suite, self.root, frozenset(), out)
-        return out
+        return [self._subtree_hash(suite, x) for x in range(len(self.nodes))]
 
     def parent_hash(self, suite: CipherSuite, p: int, copath_child: int) -> bytes:
         """Parent hash of ``p`` as seen from its child opposite ``copath_child``: it covers
@@ -203,9 +237,7 @@ class RatchetTree:
         node = self.parent_node(p)
         if node is None:
             raise InvalidTree(f"parent hash of blank node {p}")
-        sibling_hash = self._subtree_hash(
-            suite, copath_child, frozenset(node.unmerged_leaves), None
-        )
+        sibling_hash = self._subtree_hash(suite, copath_child, frozenset(node.unmerged_leaves))
         return suite.hash(
             Writer()
             .opaque(node.encryption_key)
