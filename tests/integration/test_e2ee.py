@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from sottovoce.client import SottoClient
 from sottovoce.client.e2ee import RoomCrypto, UndecryptableMessage
 from sottovoce.client.identity import IdentityKeyPair
+from sottovoce.client.trust import TrustStatus
 from sottovoce.core.errors import BadRequest, StaleEpoch
 from sottovoce.core.models import Event, EventKind
 from tests.integration.conftest import running
@@ -69,6 +71,11 @@ def user_of(device: RoomCrypto) -> str:
     session = device.sdk.session
     assert session is not None
     return session.user_id
+
+
+def status(device: RoomCrypto, user_id: str) -> TrustStatus | None:
+    record = device.trust.record(user_id)
+    return None if record is None else record.status
 
 
 def localpart(device: RoomCrypto) -> str:
@@ -237,3 +244,71 @@ async def test_no_message_text_reaches_the_server(
     )
     assert canary not in stored
     assert canary.decode() not in mls_server.log_text()
+
+
+async def test_a_contacts_changed_identity_key_raises_the_warning(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    room_id = await room_with(alice, bob)
+    bob_id, bob_name = user_of(bob), localpart(bob)
+    old_key = bob.trust.identity_key(bob_id)
+    # Bob's only device is gone and a device with another identity key signs in as Bob: what a
+    # server substituting keys would look like to Alice.
+    await bob.sdk.logout()
+    impostor = await devices(mls_server, bob_name, IdentityKeyPair.generate())
+    assert alice.trust.warnings() == []
+    await alice.add_devices(room_id, bob_id)
+    [warning] = alice.trust.warnings()
+    assert (warning.user_id, warning.old_key) == (bob_id, old_key)
+    assert warning.new_key == impostor.trust.identity_key(bob_id)
+    assert status(alice, bob_id) is TrustStatus.CHANGED
+
+
+async def test_verified_contacts_share_one_safety_number_and_show_as_verified(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    number_at_alice, bobs_key = await alice.safety_number(user_of(bob))
+    number_at_bob, _ = await bob.safety_number(user_of(alice))
+    assert number_at_alice == number_at_bob
+    assert status(alice, user_of(bob)) is TrustStatus.UNVERIFIED
+    alice.trust.mark_verified(user_of(bob), bobs_key)
+    assert status(alice, user_of(bob)) is TrustStatus.VERIFIED
+
+
+async def test_no_message_text_reaches_postgresql(
+    devices: Factory, tmp_path: Path, postgres_url: str
+) -> None:
+    canary = f"canary-{secrets.token_hex(8)}".encode()
+    env = {"SOTTO_REQUIRE_MLS": "1"}
+    with running(ServerProcess(tmp_path / "data", postgres_url, env=env)) as server:
+        alice, bob = await devices(server), await devices(server)
+        room_id = await room_with(alice, bob)
+        await alice.send(room_id, canary + b" from alice")
+        await bob.catch_up(room_id)
+        await bob.send(room_id, canary + b" from bob")
+        assert await texts(alice, room_id) == [canary + b" from alice", canary + b" from bob"]
+        assert canary.decode() not in server.log_text()
+    dump = await postgres_dump(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    assert b"room_groups" in dump  # the dump did read the schema's tables
+    assert canary not in dump
+    assert canary.hex().encode() not in dump
+
+
+async def postgres_dump(url: str) -> bytes:
+    """Every row of every table, as bytes (bytea values raw, the rest as text)."""
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        parts: list[bytes] = []
+        for (table,) in tables:
+            parts.append(table.encode())
+            for row in await conn.fetch(f'SELECT * FROM "{table}"'):
+                for value in row.values():
+                    parts.append(value if isinstance(value, bytes) else str(value).encode())
+        return b"\n".join(parts)
+    finally:
+        await conn.close()

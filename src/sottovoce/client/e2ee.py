@@ -36,7 +36,7 @@ from sottovoce.client.identity import (
 from sottovoce.client.padding import pad, unpad
 from sottovoce.client.records import RoomInfo
 from sottovoce.client.sdk import SottoClient
-from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord
+from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord, safety_number
 from sottovoce.core.delivery import read_header
 from sottovoce.core.errors import BadRequest, StaleEpoch
 from sottovoce.core.models import MemberState, RoomKind
@@ -171,6 +171,15 @@ class RoomCrypto:
         if len(keys) != 1:
             raise E2EEError(f"the key directory holds no single identity key for {user_id}")
         return self.trust.observe(user_id, keys.pop())
+
+    async def safety_number(self, user_id: str) -> tuple[str, bytes]:
+        """The safety number of this user and ``user_id`` (their key fetched from the key
+        directory), and the key it was computed from, for ``trust.mark_verified``."""
+        await self.learn(user_id)
+        theirs = self.trust.identity_key(user_id)
+        assert theirs is not None  # learn() has just stored it
+        own = self.device.certificate.user_id
+        return safety_number(own, self._identity.public, user_id, theirs), theirs
 
     def _validate(self, credential: Credential, signature_key: bytes) -> bool:
         if self._trusted(credential, signature_key):
