@@ -91,9 +91,9 @@ class RatchetTree:
 
     def members(self) -> Iterator[tuple[int, LeafNode]]:
         """``(leaf_index, leaf)`` for every non-blank leaf, left to right."""
-        for i in range(self.n_leaves):
-            leaf = self.leaf(i)
+        for i, leaf in enumerate(self.nodes[::2]):
             if leaf is not None:
+                assert isinstance(leaf, LeafNode)
                 yield i, leaf
 
     def encryption_key(self, x: int) -> bytes:
@@ -336,6 +336,40 @@ def validate_leaf_node(
     message but not to leaves already in a tree being joined. Credential contents are the
     application's to judge.
     """
+    _validate_leaf_alone(
+        suite,
+        leaf,
+        leaf_index=leaf_index,
+        group_id=group_id,
+        source=source,
+        required=required,
+        now=now,
+    )
+    caps = leaf.capabilities
+    for i, other in tree.members():
+        if i == leaf_index:
+            continue
+        if other.credential.credential_type not in caps.credentials:
+            raise InvalidLeafNode(f"leaf does not support the credential type of member {i}")
+        if leaf.credential.credential_type not in other.capabilities.credentials:
+            raise InvalidLeafNode(f"member {i} does not support the leaf's credential type")
+        if other.encryption_key == leaf.encryption_key:
+            raise InvalidLeafNode(f"leaf reuses the encryption key of member {i}")
+        if other.signature_key == leaf.signature_key:
+            raise InvalidLeafNode(f"leaf reuses the signature key of member {i}")
+
+
+def _validate_leaf_alone(
+    suite: CipherSuite,
+    leaf: LeafNode,
+    *,
+    leaf_index: int,
+    group_id: bytes,
+    source: LeafNodeSource,
+    required: RequiredCapabilities | None,
+    now: int | None,
+) -> None:
+    """The checks of section 7.3 that do not compare ``leaf`` with the other members."""
     if leaf.leaf_node_source != source:
         raise InvalidLeafNode(
             f"leaf node source is {leaf.leaf_node_source.name}, not {source.name}"
@@ -358,17 +392,6 @@ def validate_leaf_node(
         assert leaf.lifetime is not None
         if not leaf.lifetime.not_before <= now <= leaf.lifetime.not_after:
             raise InvalidLeafNode("leaf lifetime does not cover the current time")
-    for i, other in tree.members():
-        if i == leaf_index:
-            continue
-        if other.credential.credential_type not in caps.credentials:
-            raise InvalidLeafNode(f"leaf does not support the credential type of member {i}")
-        if leaf.credential.credential_type not in other.capabilities.credentials:
-            raise InvalidLeafNode(f"member {i} does not support the leaf's credential type")
-        if other.encryption_key == leaf.encryption_key:
-            raise InvalidLeafNode(f"leaf reuses the encryption key of member {i}")
-        if other.signature_key == leaf.signature_key:
-            raise InvalidLeafNode(f"leaf reuses the signature key of member {i}")
 
 
 def validate_tree(
@@ -377,22 +400,40 @@ def validate_tree(
     group_id: bytes,
     required: RequiredCapabilities | None = None,
 ) -> None:
-    """Everything a joiner checks of a tree besides its hash (RFC 9420 section 12.4.3.1)."""
+    """Everything a joiner checks of a tree besides its hash (RFC 9420 section 12.4.3.1).
+
+    The section 7.3 rules that compare members pairwise are checked here for the whole tree at
+    once, in O(n) rather than O(n^2) comparisons.
+    """
     tree.verify_parent_hashes(suite)
     tree.verify_unmerged_leaves()
-    for i, leaf in tree.members():
+    members = list(tree.members())
+    for i, leaf in members:
         try:
-            validate_leaf_node(
-                tree,
+            _validate_leaf_alone(
                 suite,
                 leaf,
                 leaf_index=i,
                 group_id=group_id,
                 source=leaf.leaf_node_source,
                 required=required,
+                now=None,
             )
         except InvalidLeafNode as exc:
             raise InvalidTree(f"leaf {i}: {exc}") from exc
+    holders: dict[int, list[int]] = {}
+    for i, leaf in members:
+        holders.setdefault(leaf.credential.credential_type, []).append(i)
+    for i, leaf in members:
+        for credential_type, who in holders.items():
+            others = [j for j in who[:2] if j != i]
+            if others and credential_type not in leaf.capabilities.credentials:
+                raise InvalidTree(
+                    f"leaf {i} does not support the credential type of member {others[0]}"
+                )
+    signature_keys = {leaf.signature_key for _, leaf in members}
+    if len(signature_keys) != len(members):
+        raise InvalidTree("a signature key appears at two leaves")
     keys = [node.encryption_key for node in tree.nodes if node is not None]
     if len(set(keys)) != len(keys):
         raise InvalidTree("an encryption key appears at two nodes")
