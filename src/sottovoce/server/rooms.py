@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
 from sottovoce.core import rules
@@ -27,7 +27,7 @@ from sottovoce.core.models import (
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.server.membership import MembershipCache
 from sottovoce.server.roomlocks import RoomLocks
-from sottovoce.store.base import Store
+from sottovoce.store.base import MembershipRule, Store
 
 MAX_INVITES = 100
 
@@ -37,6 +37,10 @@ def _member_body(action: str, target: str, role: Role | None = None) -> bytes:
     if role is not None:
         body["role"] = role.value
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _unconditional(change: MembershipChange) -> MembershipRule:
+    return lambda _members: change
 
 
 def _member_client_id() -> str:
@@ -117,59 +121,77 @@ class Rooms:
         event = await self._store.create_room(room, first, owner)
         await self._stored(event, owner)
         for target in invitees:
-            await self._append_member(
-                room.room_id, uid, device, "invite", target, Role.MEMBER, MemberState.INVITED
-            )
+            # The creator's own invitations: the rules for inviting into an existing room (a
+            # direct room takes nobody new) do not apply to the room being set up.
+            invited = MembershipChange(target, Role.MEMBER, MemberState.INVITED)
+            body = _member_body("invite", target)
+            await self._append_member(room.room_id, uid, device, body, _unconditional(invited))
         return await self.get(uid, room.room_id)
 
     async def invite(self, uid: str, device: str, room_id: str, target: str) -> Event:
         room = await self._room(room_id)
         await self._require_user(target)
-        members = await self._members.members(room.room_id)
-        rules.check_invite(room.kind, members.get(uid), members.get(target), room.room_id)
+
+        def decide(members: Mapping[str, Member]) -> MembershipChange:
+            rules.check_invite(room.kind, members.get(uid), members.get(target), room.room_id)
+            return MembershipChange(target, Role.MEMBER, MemberState.INVITED)
+
         return await self._append_member(
-            room.room_id, uid, device, "invite", target, Role.MEMBER, MemberState.INVITED
+            room.room_id, uid, device, _member_body("invite", target), decide
         )
 
     async def join(self, uid: str, device: str, room_id: str) -> Event:
         room = await self._room(room_id)
-        target = await self._members.member(room.room_id, uid)
-        rules.check_join(target, uid, room.room_id)
-        assert target is not None
+
+        def decide(members: Mapping[str, Member]) -> MembershipChange:
+            target = members.get(uid)
+            rules.check_join(target, uid, room.room_id)
+            assert target is not None
+            return MembershipChange(uid, target.role, MemberState.JOINED)
+
         return await self._append_member(
-            room.room_id, uid, device, "join", uid, target.role, MemberState.JOINED
+            room.room_id, uid, device, _member_body("join", uid), decide
         )
 
     async def leave(self, uid: str, device: str, room_id: str) -> Event:
         room = await self._room(room_id)
-        actor = await self._members.member(room.room_id, uid)
-        rules.check_leave(actor, uid, room.room_id)
-        assert actor is not None
+
+        def decide(members: Mapping[str, Member]) -> MembershipChange:
+            actor = members.get(uid)
+            rules.check_leave(actor, uid, room.room_id)
+            assert actor is not None
+            return MembershipChange(uid, actor.role, MemberState.LEFT)
+
         return await self._append_member(
-            room.room_id, uid, device, "leave", uid, actor.role, MemberState.LEFT
+            room.room_id, uid, device, _member_body("leave", uid), decide
         )
 
     async def kick(self, uid: str, device: str, room_id: str, target: str) -> Event:
         room = await self._room(room_id)
         parse_user_id(target)
-        members = await self._members.members(room.room_id)
-        victim = members.get(target)
-        rules.check_kick(members.get(uid), victim, room.room_id)
-        assert victim is not None
+
+        def decide(members: Mapping[str, Member]) -> MembershipChange:
+            victim = members.get(target)
+            rules.check_kick(members.get(uid), victim, room.room_id)
+            assert victim is not None
+            return MembershipChange(target, victim.role, MemberState.KICKED)
+
         return await self._append_member(
-            room.room_id, uid, device, "kick", target, victim.role, MemberState.KICKED
+            room.room_id, uid, device, _member_body("kick", target), decide
         )
 
     async def set_role(self, uid: str, device: str, room_id: str, target: str, role: Role) -> Event:
         room = await self._room(room_id)
         parse_user_id(target)
-        members = await self._members.members(room.room_id)
-        subject = members.get(target)
-        rules.check_set_role(members.get(uid), subject, role, room.room_id)
-        assert subject is not None
-        return await self._append_member(
-            room.room_id, uid, device, "role", target, role, subject.state
-        )
+
+        def decide(members: Mapping[str, Member]) -> MembershipChange:
+            subject = members.get(target)
+            rules.check_set_role(members.get(uid), subject, role, room.room_id)
+            assert subject is not None
+            return MembershipChange(target, role, subject.state)
+
+        body = _member_body("role", target, role)
+        return await self._append_member(room.room_id, uid, device, body, decide)
 
     async def send(
         self,
@@ -249,21 +271,18 @@ class Rooms:
         )
 
     async def _append_member(
-        self,
-        room_id: str,
-        uid: str,
-        device: str,
-        action: str,
-        target: str,
-        role: Role,
-        state: MemberState,
+        self, room_id: str, uid: str, device: str, body: bytes, decide: MembershipRule
     ) -> Event:
-        body = _member_body(action, target, role if action == "role" else None)
         event = self._new_event(room_id, uid, device, body, now_ms(self._clock))
-        change = MembershipChange(target, role, state)
+        decided: list[MembershipChange] = []
+
+        def judged(members: Mapping[str, Member]) -> MembershipChange:
+            decided.append(decide(members))
+            return decided[-1]
+
         async with self._locks.hold(room_id):
-            stored, _ = await self._store.append_event(event, change)
-            await self._stored(stored, change)
+            stored, _ = await self._store.append_event(event, judged)
+            await self._stored(stored, decided[-1])
         return stored
 
     async def _stored(self, event: Event, change: MembershipChange | None = None) -> None:

@@ -5,6 +5,7 @@ Implementations: ``sottovoce.store.sql.SqlStore`` (SQLite and PostgreSQL through
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from sottovoce.core.delivery import Header
@@ -22,6 +23,12 @@ from sottovoce.core.models import (
     Room,
     User,
 )
+
+MembershipRule = Callable[[Mapping[str, Member]], MembershipChange]
+"""Decides a membership change from the room's current members, or raises a ``SottoError``.
+
+It runs inside the event's transaction, after the room's row is locked, so concurrent changes on
+any node are judged one after another against the state the previous one left."""
 
 
 class Store(Protocol):
@@ -92,14 +99,16 @@ class Store(Protocol):
     async def append_event(
         self,
         event: NewEvent,
-        membership: MembershipChange | None = None,
+        membership: MembershipRule | None = None,
         mls: Header | None = None,
     ) -> tuple[Event, bool]:
         """Store an event with the room's next sequence number, in one transaction.
 
         If ``(room_id, sender_device, client_id)`` was stored before, nothing is written and the
-        original event is returned with ``True``. ``membership``, when given, is applied in the
-        same transaction. ``mls``, the header of an MLS body, is admitted against the room's
+        original event is returned with ``True``. ``membership``, when given, is called with the
+        room's joined and invited members as they are under the room's lock, and the change it
+        returns is applied in the same transaction; if it raises, nothing is stored.
+        ``mls``, the header of an MLS body, is admitted against the room's
         epoch in the same transaction (``core.delivery.admit``): ``StaleEpoch`` stores nothing,
         and an accepted commit moves the room to the next epoch.
         """

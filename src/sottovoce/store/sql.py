@@ -31,6 +31,7 @@ from sottovoce.core.models import (
     Room,
     User,
 )
+from sottovoce.store.base import MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
     DEVICE_COLUMNS,
@@ -216,12 +217,12 @@ class SqlStore:
         return [room_from_row(row) for row in rows]
 
     async def list_members(self, room_id: str) -> list[Member]:
-        rows = await self._all(
-            select(members)
-            .where(members.c.room_id == room_id, members.c.state.in_(_VISIBLE_STATES))
-            .order_by(members.c.user_id)
-        )
+        rows = await self._all(_visible_members(room_id))
         return [member_from_row(row) for row in rows]
+
+    async def _members_in(self, conn: AsyncConnection, room_id: str) -> dict[str, Member]:
+        rows = (await conn.execute(_visible_members(room_id))).all()
+        return {row.user_id: member_from_row(row) for row in rows}
 
     async def get_member(self, room_id: str, user_id: str) -> Member | None:
         row = await self._one_or_none(
@@ -232,7 +233,7 @@ class SqlStore:
     async def append_event(
         self,
         event: NewEvent,
-        membership: MembershipChange | None = None,
+        membership: MembershipRule | None = None,
         mls: Header | None = None,
     ) -> tuple[Event, bool]:
         async with self._db.writing() as conn:
@@ -248,6 +249,12 @@ class SqlStore:
             ).scalar_one_or_none()
             if seq is None:
                 raise NotFound(f"there is no room {event.room_id}")
+            # Judged under the row lock, so racing membership changes see each other's results.
+            change = (
+                None
+                if membership is None
+                else membership(await self._members_in(conn, event.room_id))
+            )
             stored = Event(seq=seq, **fields(event))
             # The insert doubles as the duplicate check, sparing the common case a round trip.
             inserted = (
@@ -277,8 +284,8 @@ class SqlStore:
                 # Undo the counter bump: a retried send writes nothing.
                 await conn.rollback()
                 return event_from_row(original), True
-            if membership is not None:
-                await self._apply_membership(conn, event.room_id, membership)
+            if change is not None:
+                await self._apply_membership(conn, event.room_id, change)
             if mls is not None:
                 # Under the room's row lock: one commit per epoch, whoever stores first.
                 await self._admit(conn, event.room_id, mls)
@@ -531,3 +538,11 @@ async def _revoke_devices(conn: AsyncConnection, which: ColumnElement[bool]) -> 
     for table, device_column in owned:
         await conn.execute(delete(table).where(device_column.in_(device_ids)))
     return revoked.rowcount
+
+
+def _visible_members(room_id: str) -> Any:
+    return (
+        select(members)
+        .where(members.c.room_id == room_id, members.c.state.in_(_VISIBLE_STATES))
+        .order_by(members.c.user_id)
+    )
