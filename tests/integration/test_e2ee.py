@@ -16,6 +16,8 @@ import pytest
 from sottovoce.client import SottoClient
 from sottovoce.client.e2ee import RoomCrypto, UndecryptableMessage
 from sottovoce.client.identity import IdentityKeyPair
+from sottovoce.client.keysources import KeyFileKey
+from sottovoce.client.keystore import Keystore
 from sottovoce.client.trust import TrustStatus
 from sottovoce.core.errors import BadRequest, StaleEpoch
 from sottovoce.core.models import Event, EventKind
@@ -312,3 +314,42 @@ async def postgres_dump(url: str) -> bytes:
         return b"\n".join(parts)
     finally:
         await conn.close()
+
+
+async def test_a_restarted_device_keeps_its_groups_and_what_it_read(
+    mls_server: ServerProcess, devices: Factory, tmp_path: Path
+) -> None:
+    key = KeyFileKey(tmp_path / "store.key")
+    identity = IdentityKeyPair.generate()
+    alice_store = Keystore.create(tmp_path / "alice.db", key)
+    alice = RoomCrypto(identity, alice_store)
+    async with (
+        http_session() as http,
+        SottoClient(mls_server.base_url, http=http, codec=alice) as sdk,
+    ):
+        session = await sdk.register(random_name(), PASSWORD)
+        await alice.start(sdk)
+        bob = await devices(mls_server)
+        room_id = await room_with(alice, bob)
+        await alice.send(room_id, b"before the restart")
+        await bob.catch_up(room_id)
+        await bob.send(room_id, b"read before the restart")
+        assert await texts(alice, room_id) == [b"before the restart", b"read before the restart"]
+    alice_store.close()
+    await bob.send(room_id, b"sent while alice was down")
+
+    reopened = Keystore.open(tmp_path / "alice.db", key)
+    again = RoomCrypto(identity, reopened)
+    async with (
+        http_session() as http,
+        SottoClient(mls_server.base_url, session, http=http, codec=again) as sdk,
+    ):
+        await again.start(sdk)
+        assert await texts(again, room_id) == [
+            b"before the restart",
+            b"read before the restart",
+            b"sent while alice was down",
+        ]
+        await again.send(room_id, b"back")
+    reopened.close()
+    assert (await texts(bob, room_id))[-1] == b"back"

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sottovoce.client.e2ee_errors import E2EEError
+from sottovoce.client.e2ee_store import CryptoRecords
 from sottovoce.client.identity import (
     DeviceCertificate,
     DeviceKeys,
@@ -33,6 +34,7 @@ from sottovoce.client.identity import (
     credential_validator,
     validate_credential,
 )
+from sottovoce.client.keystore import Keystore
 from sottovoce.client.padding import pad, unpad
 from sottovoce.client.records import RoomInfo
 from sottovoce.client.sdk import SottoClient
@@ -92,23 +94,27 @@ def _digest(body: bytes) -> bytes:
 class RoomCrypto:
     """One device's MLS groups; pass it as the ``codec`` of its ``SottoClient``, then ``start``."""
 
-    def __init__(self, identity: IdentityKeyPair, trust: TrustBook | None = None) -> None:
+    def __init__(self, identity: IdentityKeyPair, store: Keystore | None = None) -> None:
+        """``store``: the profile's keystore, to keep every secret and decrypted message across
+        restarts; without it they live as long as this object."""
         self._identity = identity
-        self.trust = trust or TrustBook(MemoryTrust())
+        self._records = CryptoRecords(store)
+        self.trust = TrustBook(store if store is not None else MemoryTrust())
         self._trusted = credential_validator(self.trust.identity_key)
         self._config = GroupConfig(self._validate)
         # Users whose certificate did not match the identity key held for them: fetched from the
         # key directory before the message is processed again.
         self._unmet: set[str] = set()
         self._sdk: SottoClient | None = None
-        self._device: DeviceKeys | None = None
-        self._bundles: list[KeyPackageBundle] = []
-        self._groups: dict[str, Group] = {}
+        self._device: DeviceKeys | None = self._records.load_device()
+        self._bundles: list[KeyPackageBundle] = self._records.load_bundles()
+        loaded = self._records.load_groups(self._config)
+        self._groups: dict[str, Group] = {room: group for room, (group, _) in loaded.items()}
         # The epoch at which this device joined each group: older messages were never its to read.
-        self._joined_at: dict[str, int] = {}
+        self._joined_at: dict[str, int] = {room: epoch for room, (_, epoch) in loaded.items()}
         # Every body opened or sent, by digest: a body is processed by MLS exactly once, and the
         # sender's own messages (which MLS cannot decrypt for it) read back as sent.
-        self._opened: dict[bytes, bytes] = {}
+        self._opened: dict[bytes, bytes] = self._records.load_opened()
         self._locks: dict[str, asyncio.Lock] = {}
 
     # Setting up -------------------------------------------------------------------------------
@@ -131,10 +137,15 @@ class RoomCrypto:
         if session is None:
             raise E2EEError("sign in before starting end-to-end encryption")
         self._sdk = sdk
-        self._device = DeviceKeys.create(self._identity, session.user_id, session.device_id)
+        device = self._device
+        restarted = device is not None and device.certificate.device_id == session.device_id
+        if device is None or not restarted:
+            device = DeviceKeys.create(self._identity, session.user_id, session.device_id)
+            self._records.save_device(device)
+            self._device = device
         self.trust.observe(session.user_id, self._identity.public)
-        await sdk.publish_device_keys(self._device.certificate.to_bytes())
-        await self.top_up(force=True)
+        await sdk.publish_device_keys(device.certificate.to_bytes())
+        await self.top_up(force=not restarted)
 
     def _new_bundle(self) -> KeyPackageBundle:
         device = self.device
@@ -149,8 +160,11 @@ class RoomCrypto:
         count, has_last_resort = await self.sdk.key_package_count()
         if count >= KEY_PACKAGE_LOW and has_last_resort and not force:
             return
-        fresh = [key_package_message(self._new_bundle()) for _ in range(KEY_PACKAGE_BATCH)]
-        last_resort = None if has_last_resort else key_package_message(self._new_bundle())
+        bundles = [self._new_bundle() for _ in range(KEY_PACKAGE_BATCH + (not has_last_resort))]
+        # Kept before they are published: a Welcome may arrive for any published package.
+        self._records.save_bundles(bundles)
+        fresh = [key_package_message(b) for b in bundles[:KEY_PACKAGE_BATCH]]
+        last_resort = None if has_last_resort else key_package_message(bundles[-1])
         await self.sdk.upload_key_packages(fresh, last_resort)
 
     # Identities -------------------------------------------------------------------------------
@@ -214,6 +228,7 @@ class RoomCrypto:
         group = Group.create(room.room_id.encode(), self._new_bundle(), self._config)
         self._groups[room.room_id] = group
         self._joined_at[room.room_id] = 0
+        self._records.save(room.room_id, group, 0)
         await self._publish_group_info(room.room_id)
         return room.room_id
 
@@ -274,6 +289,7 @@ class RoomCrypto:
             self._bundles.remove(bundle)
             self._groups[room_id] = group
             self._joined_at[room_id] = group.epoch
+            self._records.save(room_id, group, group.epoch, used_bundle=bundle)
             room = await self.sdk.room(room_id)
             if not _joined(room, self.device.certificate.user_id):
                 await self.sdk.join(room_id)
@@ -302,8 +318,11 @@ class RoomCrypto:
             cursor = page.events[-1].seq
 
     async def seal(self, room_id: str, plaintext: bytes) -> bytes:
-        body = self._group(room_id).encrypt(pad(plaintext))
+        group = self._group(room_id)
+        body = group.encrypt(pad(plaintext))
         self._opened[_digest(body)] = plaintext
+        # The sender's ratchet moved on: keep it, or a restart would reuse a generation.
+        self._records.save(room_id, group, self._joined_at[room_id], (_digest(body), plaintext))
         return body
 
     async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
@@ -328,6 +347,7 @@ class RoomCrypto:
             raise UndecryptableMessage(f"cannot decrypt a message of {room_id}: {exc}") from exc
         plain = unpad(received.data) if isinstance(received, ApplicationMessage) else b""
         self._opened[digest] = plain
+        self._records.save(room_id, group, self._joined_at[room_id], (digest, plain))
         return plain
 
     # Internals --------------------------------------------------------------------------------
@@ -351,6 +371,8 @@ class RoomCrypto:
                 continue
             group.merge_pending_commit()
             self._opened[_digest(out.message)] = b""
+            opened = (_digest(out.message), b"")
+            self._records.save(room_id, group, self._joined_at[room_id], opened)
             await self._publish_group_info(room_id)
             return out
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")

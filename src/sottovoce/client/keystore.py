@@ -64,6 +64,9 @@ class Table(StrEnum):
     """Private halves of published key packages, by key package reference."""
     TRUST = "trust"
     CURSORS = "cursors"
+    MESSAGES = "messages"
+    """Plaintexts of room messages this device has decrypted or sent, by body digest: MLS
+    decrypts each message once, within its epoch."""
 
 
 class Transaction:
