@@ -7,6 +7,7 @@ adding an instance to ``_SUITES``; nothing else branches on the suite id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -46,12 +47,19 @@ class _SignatureScheme(Protocol):
     def generate(self) -> tuple[bytes, bytes]: ...
 
 
+@lru_cache(maxsize=16)
+def _signing_key(seed: bytes) -> Ed25519PrivateKey:
+    # Loading a seed expands it (a SHA-512 and a scalar multiplication), which cost as much as
+    # a quarter of each signature; a member signs every message with the same few keys.
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
 @dataclass(frozen=True, slots=True)
 class _Ed25519:
     """Ed25519 with the 32-byte seed as private key (RFC 8032 section 5.1.5)."""
 
     def sign(self, private_key: bytes, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(private_key).sign(message)
+        return _signing_key(private_key).sign(message)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         try:
