@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sottovoce.cli import account, admin, messages, rooms, serve
+from sottovoce.cli import account, admin, e2ee, messages, rooms, serve
 from sottovoce.cli.exitcodes import EPILOG
 
 
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     account.register(subparsers, common)
     rooms.register(subparsers, common)
     messages.register(subparsers, common)
+    e2ee.register(subparsers, common)
     serve.register(subparsers)
     admin.register(subparsers)
     return parser
