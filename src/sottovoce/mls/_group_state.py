@@ -152,8 +152,11 @@ def group_info(state: GroupState, *, external_pub: bool) -> GroupInfo:
 def check_credentials(config: GroupConfig, tree: RatchetTree, before: RatchetTree | None) -> None:
     """Ask the application about every leaf that is new or changed since ``before``."""
     for i, leaf in tree.members():
-        if before is not None and before.leaf(i) == leaf:
-            continue
+        if before is not None:
+            # An unchanged leaf is usually the very same object: skip the field comparison.
+            old = before.leaf(i)
+            if old is leaf or old == leaf:
+                continue
         if not config.credential_validator(leaf.credential, leaf.signature_key):
             raise CredentialRejected(f"the credential of leaf {i} was rejected")
 

@@ -60,10 +60,19 @@ class RatchetTree:
         n_leaves = (len(self.nodes) + 1) // 2
         if n_leaves & (n_leaves - 1) or tm.node_width(n_leaves) != len(self.nodes):
             raise InvalidTree(f"{len(self.nodes)} nodes is not a full tree")
-        for x, node in enumerate(self.nodes):
+        # Every change builds a new tree, so this runs per change: scan leaves and parents as
+        # two slices and locate the culprit only when there is one.
+        leaves, parents = self.nodes[::2], self.nodes[1::2]
+        if not all(n is None or isinstance(n, LeafNode) for n in leaves) or not all(
+            n is None or isinstance(n, ParentNode) for n in parents
+        ):
+            x = next(
+                x
+                for x, n in enumerate(self.nodes)
+                if n is not None and isinstance(n, LeafNode) != tm.is_leaf(x)
+            )
             expected = LeafNode if tm.is_leaf(x) else ParentNode
-            if node is not None and not isinstance(node, expected):
-                raise InvalidTree(f"node {x} must be a {expected.__name__}")
+            raise InvalidTree(f"node {x} must be a {expected.__name__}")
 
     @classmethod
     def with_one_leaf(cls, leaf: LeafNode) -> Self:
@@ -237,6 +246,11 @@ class RatchetTree:
         node = self.parent_node(p)
         if node is None:
             raise InvalidTree(f"parent hash of blank node {p}")
+        return self.parent_hash_of(suite, node, copath_child)
+
+    def parent_hash_of(self, suite: CipherSuite, node: ParentNode, copath_child: int) -> bytes:
+        """Parent hash of ``node`` placed as the parent of ``copath_child`` and its sibling.
+        Only ``copath_child``'s subtree is read, so ``node`` need not be in this tree yet."""
         sibling_hash = self._subtree_hash(suite, copath_child, frozenset(node.unmerged_leaves))
         return suite.hash(
             Writer()

@@ -86,12 +86,16 @@ def _merge_public_keys(
     hash the sender's new leaf must carry."""
     path = tree.filtered_direct_path(sender)
     copath = tree.filtered_copath(sender)
-    merged = tree.with_direct_path_blanked(sender)
+    blanked = tree.with_direct_path_blanked(sender)
+    # A node's parent hash reads only its copath child's subtree, which the path does not
+    # touch, so every node's hash comes from ``blanked`` and the path is merged in one step.
+    changes: dict[int, LeafNode | ParentNode | None] = {}
     parent_hash = b""
     for p, sibling, key in reversed(list(zip(path, copath, keys, strict=True))):
-        merged = merged.replaced({p: ParentNode(key, parent_hash)})
-        parent_hash = merged.parent_hash(suite, p, sibling)
-    return merged, parent_hash
+        node = ParentNode(key, parent_hash)
+        changes[p] = node
+        parent_hash = blanked.parent_hash_of(suite, node, sibling)
+    return blanked.replaced(changes), parent_hash
 
 
 def _recipients(tree: RatchetTree, copath_child: int, excluded: Collection[int]) -> list[int]:
