@@ -353,3 +353,22 @@ async def test_a_restarted_device_keeps_its_groups_and_what_it_read(
         await again.send(room_id, b"back")
     reopened.close()
     assert (await texts(bob, room_id))[-1] == b"back"
+
+
+async def test_tampered_misattributed_and_reordered_messages_from_a_hostile_server(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    room_id = await room_with(alice, bob)
+    await bob.catch_up(room_id)
+    sender = alice.device.certificate.device_id
+    # Bodies as a hostile server could hand them to Bob, never stored by the real one.
+    genuine = await alice.seal(room_id, b"genuine")
+    tampered = genuine[:-1] + bytes([genuine[-1] ^ 1])
+    with pytest.raises(UndecryptableMessage):
+        await bob.open(room_id, sender, tampered)
+    with pytest.raises(UndecryptableMessage, match="not by"):
+        await bob.open(room_id, bob.device.certificate.device_id, genuine)
+    first, second = await alice.seal(room_id, b"first"), await alice.seal(room_id, b"second")
+    assert await bob.open(room_id, sender, second) == b"second"
+    assert await bob.open(room_id, sender, first) == b"first"

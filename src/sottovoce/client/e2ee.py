@@ -328,9 +328,9 @@ class RoomCrypto:
     async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
         """The plaintext of a room message; handshake messages (commits) read as empty."""
         async with self._locks.setdefault(room_id, asyncio.Lock()):
-            return await self._open(room_id, body)
+            return await self._open(room_id, sender_device, body)
 
-    async def _open(self, room_id: str, body: bytes) -> bytes:
+    async def _open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
         digest = _digest(body)
         if digest in self._opened:
             return self._opened[digest]
@@ -345,7 +345,17 @@ class RoomCrypto:
             received = await self._with_identities(lambda: group.process(body))
         except MLSError as exc:
             raise UndecryptableMessage(f"cannot decrypt a message of {room_id}: {exc}") from exc
-        plain = unpad(received.data) if isinstance(received, ApplicationMessage) else b""
+        plain = b""
+        if isinstance(received, ApplicationMessage):
+            # The server names the sending device; MLS proves it. They must agree, or the server
+            # is attributing someone's message to another device.
+            author = DeviceCertificate.from_bytes(group.members()[received.sender].identity)
+            if author.device_id != sender_device:
+                raise UndecryptableMessage(
+                    f"a message of {room_id} was sent by device {author.device_id} of "
+                    f"{author.user_id}, not by {sender_device} as the server says"
+                )
+            plain = unpad(received.data)
         self._opened[digest] = plain
         self._records.save(room_id, group, self._joined_at[room_id], (digest, plain))
         return plain
