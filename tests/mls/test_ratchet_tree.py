@@ -297,3 +297,71 @@ def test_any_sequence_of_changes_keeps_the_tree_full_truncated_and_encodable(
         assert decode_all(serialize(tree), RatchetTree.decode) == tree
         covered = [tm.node_leaf(x) for x in tree.resolution(tree.root) if tm.is_leaf(x)]
         assert sorted(covered) == [i for i, _ in tree.members()]
+
+
+def _x509_member(index: int) -> LeafNode:
+    return _leaf(
+        f"m{index}",
+        credential=Credential.x509((b"cert",)),
+        caps=Capabilities(cipher_suites=(1,), credentials=(1, 2)),
+        index=index,
+    )
+
+
+def test_tree_whose_member_cannot_read_another_members_credential_type_is_invalid() -> None:
+    # Members 0 and 1 support only basic credentials; member 2 brings an X.509 one.
+    tree = _tree(2).with_leaf_added(_x509_member(2))[0]
+    with pytest.raises(InvalidTree, match="credential type of member 2"):
+        validate_tree(tree, SUITE, GROUP)
+
+
+def test_tree_where_every_member_supports_every_credential_type_in_use_is_valid() -> None:
+    tree = RatchetTree.with_one_leaf(_x509_member(0))
+    tree = tree.with_leaf_added(_leaf("m1", caps=Capabilities((1,), (1,), credentials=(1, 2))))[0]
+    validate_tree(tree, SUITE, GROUP)
+
+
+def test_tree_with_two_leaves_sharing_a_signature_key_is_invalid() -> None:
+    keys = SUITE.generate_signature_key_pair()
+    tree = RatchetTree.with_one_leaf(_leaf("m0", keys=keys))
+    tree = tree.with_leaf_added(_leaf("m1", keys=keys, index=1))[0]
+    with pytest.raises(InvalidTree, match="signature key"):
+        validate_tree(tree, SUITE, GROUP)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove", "update", "parent"]), st.integers(0, 11)),
+        max_size=12,
+    )
+)
+def test_hashes_and_resolutions_of_a_changed_tree_equal_those_of_the_same_tree_built_fresh(
+    ops: list[tuple[str, int]],
+) -> None:
+    # Trees cache subtree hashes and hand the untouched ones to the trees derived from them;
+    # hashing every tree before changing it makes each change start from a warm cache.
+    tree = RatchetTree.with_one_leaf(_POOL[0])
+    for op, n in ops:
+        tree.node_hashes(SUITE)
+        members = [i for i, _ in tree.members()]
+        if op == "add":
+            tree = tree.with_leaf_added(_POOL[n])[0]
+        elif op == "remove" and len(members) > 1:
+            tree = tree.with_leaf_removed(members[n % len(members)])
+        elif op == "update":
+            tree = tree.with_leaf_updated(members[n % len(members)], _POOL[n])
+        elif op == "parent" and tree.n_leaves > 1:
+            p = 2 * (n % (tree.n_leaves - 1)) + 1
+            below = tuple(i for i in members if tm.is_in_subtree(tm.leaf_node(i), p))
+            node = ParentNode(SUITE.generate_hpke_key_pair()[1], b"", below[1:])
+            tree = tree.replaced({p: node})
+        fresh = RatchetTree(tree.nodes)
+        assert tree.node_hashes(SUITE) == fresh.node_hashes(SUITE)
+        assert [tree.resolution(x) for x in range(len(tree.nodes))] == [
+            fresh.resolution(x) for x in range(len(tree.nodes))
+        ]
+        for p in range(1, len(tree.nodes), 2):
+            if tree.nodes[p] is not None:
+                child = tm.left(p)
+                assert tree.parent_hash(SUITE, p, child) == fresh.parent_hash(SUITE, p, child)
