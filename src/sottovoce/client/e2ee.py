@@ -105,6 +105,7 @@ class RoomCrypto:
         # Users whose certificate did not match the identity key held for them: fetched from the
         # key directory before the message is processed again.
         self._unmet: set[str] = set()
+        self._surveying = False
         self._sdk: SottoClient | None = None
         self._device: DeviceKeys | None = self._records.load_device()
         self._bundles: list[KeyPackageBundle] = self._records.load_bundles()
@@ -203,12 +204,26 @@ class RoomCrypto:
         except E2EEError:
             return False
         self._unmet.add(cert.user_id)
-        return False
+        # While surveying, a user never met passes so that one run lists them all.
+        return self._surveying and self.trust.identity_key(cert.user_id) is None
 
-    async def _with_identities(self, step: Callable[[], T]) -> T:
+    async def _with_identities(self, step: Callable[[], T], *, pure: bool = False) -> T:
         """Run an MLS step that validates credentials; while it fails on users whose identity key
-        this device does not hold (or holds another one of), fetch theirs and run it again."""
+        this device does not hold (or holds another one of), fetch theirs and run it again.
+        A ``pure`` step (no side effects) is first run once only to list the unknown users."""
         learnt: set[str] = set()
+        if pure:
+            self._unmet.clear()
+            self._surveying = True
+            try:
+                step()
+            except MLSError:
+                pass  # the real run below raises what is still wrong
+            finally:
+                self._surveying = False
+            learnt = set(self._unmet)
+            for user_id in learnt:
+                await self.learn(user_id)
         while True:
             self._unmet.clear()
             try:
@@ -281,7 +296,7 @@ class RoomCrypto:
         for bundle in self._bundles:
             try:
                 group = await self._with_identities(
-                    functools.partial(Group.join, welcome, bundle, self._config)
+                    functools.partial(Group.join, welcome, bundle, self._config), pure=True
                 )
             except MLSError:
                 continue
