@@ -14,7 +14,12 @@ import asyncpg
 import pytest
 
 from sottovoce.client import SottoClient
-from sottovoce.client.e2ee import RoomCrypto, UndecryptableMessage
+from sottovoce.client.e2ee import (
+    KEY_PACKAGE_BATCH,
+    KEY_PACKAGE_LOW,
+    RoomCrypto,
+    UndecryptableMessage,
+)
 from sottovoce.client.identity import IdentityKeyPair
 from sottovoce.client.keysources import KeyFileKey
 from sottovoce.client.keystore import Keystore
@@ -372,3 +377,15 @@ async def test_tampered_misattributed_and_reordered_messages_from_a_hostile_serv
     first, second = await alice.seal(room_id, b"first"), await alice.seal(room_id, b"second")
     assert await bob.open(room_id, sender, second) == b"second"
     assert await bob.open(room_id, sender, first) == b"first"
+
+
+async def test_a_device_tops_up_its_key_packages_when_few_are_left(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice, bob = await devices(mls_server), await devices(mls_server)
+    for _ in range(KEY_PACKAGE_BATCH - KEY_PACKAGE_LOW + 1):
+        await alice.sdk.claim_key_packages(user_of(bob))
+    left, _ = await bob.sdk.key_package_count()
+    assert left < KEY_PACKAGE_LOW
+    await bob.top_up()
+    assert await bob.sdk.key_package_count() == (left + KEY_PACKAGE_BATCH, True)

@@ -290,6 +290,9 @@ class RoomCrypto:
                     joined.append(room_id)
         if mails:
             await self.sdk.ack_mailbox(mails[-1].id)
+        if joined:
+            # Each join consumed a key package: replace them before they run out.
+            await self.top_up()
         return joined
 
     async def _join_from(self, welcome: bytes) -> str | None:
