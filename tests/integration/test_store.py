@@ -6,6 +6,7 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from sottovoce.core.errors import InvalidInviteCode, NotFound, UserExists
+from sottovoce.core.errors import Forbidden, InvalidInviteCode, NotFound, UserExists
 from sottovoce.core.models import (
     Device,
     Event,
@@ -31,6 +32,8 @@ from sottovoce.core.models import (
     User,
 )
 from sottovoce.store import Store, open_store
+from sottovoce.store.base import Append
+from sottovoce.store.groupcommit import GroupCommit
 from sottovoce.store.tables import metadata
 
 NOW = 1_700_000_000_000
@@ -507,3 +510,88 @@ async def test_concurrent_claims_hand_out_each_one_time_package_at_most_once(
     assert handed_out == Counter({**dict.fromkeys(one_time, 1), b"last-resort": 40})
     assert all(claim.last_resort == (claim.package == b"last-resort") for (claim,) in claims)
     assert await store.count_key_packages(phone) == (0, True)
+
+
+# Group commit ---------------------------------------------------------------------------------
+OTHER_ROOM = "!BBBBBBBBBBBBBBBBBBBBBB:test"
+
+
+async def two_rooms_of_alice(store: Store) -> None:
+    await room_of_alice(store)
+    room = Room(OTHER_ROOM, RoomKind.GROUP, "other", "@alice:test", NOW, 0)
+    first = NewEvent(OTHER_ROOM, "$c2", EventKind.MEMBER, "@alice:test", "ALICE1", "c", b"{}", NOW)
+    owner = MembershipChange("@alice:test", Role.OWNER, MemberState.JOINED)
+    await store.create_room(room, first, owner)
+
+
+def in_room(room_id: str, client_id: str) -> NewEvent:
+    return replace(new_event(client_id), room_id=room_id, event_id=f"${room_id[1:4]}{client_id}")
+
+
+def refuse(_members: object) -> MembershipChange:
+    raise Forbidden("refused by its own rule")
+
+
+async def test_a_batch_numbers_each_room_gap_free_in_the_order_given(store: Store) -> None:
+    await two_rooms_of_alice(store)
+    appends = [Append(in_room(ROOM if n % 3 else OTHER_ROOM, f"c{n}")) for n in range(30)]
+    results = await store.append_events(appends)
+
+    stored = [result for result in results if isinstance(result, tuple)]
+    assert len(stored) == 30 and not any(duplicate for _, duplicate in stored)
+    for room_id, count in ((ROOM, 20), (OTHER_ROOM, 10)):
+        mine = [event for event, _ in stored if event.room_id == room_id]
+        assert [event.seq for event in mine] == list(range(2, 2 + count))
+        assert await store.events_after(room_id, 1, 100) == mine
+
+
+async def test_a_duplicate_or_a_refusal_in_a_batch_fails_only_itself(store: Store) -> None:
+    await room_of_alice(store)
+    await add_user(store, "bob")
+    original, _ = await store.append_event(new_event("before"))
+    invite = MembershipChange("@bob:test", Role.MEMBER, MemberState.INVITED)
+    results = await store.append_events(
+        [
+            Append(new_event("a")),
+            Append(new_event("before")),
+            Append(new_event("refused"), refuse),
+            Append(new_event("a")),
+            Append(in_room("!CCCCCCCCCCCCCCCCCCCCCC:test", "nowhere")),
+            Append(new_event("invite"), lambda _: invite),
+        ]
+    )
+
+    a, again, refused, a_again, nowhere, invited = results
+    assert isinstance(a, tuple) and a[0].seq == 3 and not a[1]
+    assert again == (original, True)
+    assert isinstance(refused, Forbidden)
+    assert a_again == (a[0], True)
+    assert isinstance(nowhere, NotFound)
+    assert isinstance(invited, tuple) and invited[0].seq == 4
+    assert [e.client_id for e in await store.events_after(ROOM, 1, 10)] == ["before", "a", "invite"]
+    bob = await store.get_member(ROOM, "@bob:test")
+    assert bob is not None and bob.state is MemberState.INVITED
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 4
+
+
+async def test_group_commit_settles_every_caller_in_sequence_order(store: Store) -> None:
+    await two_rooms_of_alice(store)
+    commits = GroupCommit(store, max_batch=7)
+    settled: list[Event] = []
+    futures = [
+        commits.submit(Append(in_room(ROOM if n % 2 else OTHER_ROOM, f"c{n % 40}")))
+        for n in range(100)
+    ]
+    futures.append(commits.submit(Append(new_event("refused"), refuse)))
+    for future in futures[:100]:
+        future.add_done_callback(lambda done: settled.append(done.result()[0]))
+    results = await asyncio.gather(*futures, return_exceptions=True)
+
+    assert isinstance(results[-1], Forbidden)
+    events = [result for result in results[:100] if isinstance(result, tuple)]
+    assert sum(not duplicate for _, duplicate in events) == 40
+    for room_id in (ROOM, OTHER_ROOM):
+        fresh = [e.seq for e in settled if e.room_id == room_id]
+        assert fresh[:20] == list(range(2, 22))
+        assert [e.seq for e in await store.events_after(room_id, 1, 100)] == list(range(2, 22))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -27,7 +28,8 @@ from sottovoce.core.models import (
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.server.membership import MembershipCache
 from sottovoce.server.roomlocks import RoomLocks
-from sottovoce.store.base import MembershipRule, Store
+from sottovoce.store.base import Append, MembershipRule, Store
+from sottovoce.store.groupcommit import GroupCommit
 
 MAX_INVITES = 100
 
@@ -67,6 +69,9 @@ class Rooms:
         self._server_name = server_name
         self._clock = clock
         self._locks = RoomLocks()
+        # Every timeline append of this node goes through it, so a room's appends resume in
+        # sequence order and taking the room's lock then keeps its live stream ordered.
+        self._commits = GroupCommit(store)
 
     # Reading ----------------------------------------------------------------------------------
 
@@ -204,12 +209,30 @@ class Rooms:
     ) -> tuple[Event, bool]:
         """Store a message; ``on_stored`` runs after the commit and before the fan-out, so a
         sender's acknowledgement precedes its own copy of the event."""
+        committing = await self.submit(uid, device, room_id, client_id, body)
+        return await self.settle(room_id, committing, on_stored)
+
+    async def submit(
+        self, uid: str, device: str, room_id: str, client_id: str, body: bytes
+    ) -> asyncio.Future[tuple[Event, bool]]:
+        """Check and queue a message for the next group commit; ``settle`` finishes the send.
+
+        Messages submitted one after another are stored in that order."""
         rules.check_send(await self._members.member(room_id, uid), room_id)
         header = read_header(room_id, body) if self._require_mls else None
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
+        return self._commits.submit(Append(event, mls=header))
+
+    async def settle(
+        self,
+        room_id: str,
+        committing: asyncio.Future[tuple[Event, bool]],
+        on_stored: Callable[[Event, bool], None] | None = None,
+    ) -> tuple[Event, bool]:
+        """Wait for a submitted message's commit, then acknowledge and publish it."""
+        stored, duplicate = await committing
         async with self._locks.hold(room_id):
-            stored, duplicate = await self._store.append_event(event, mls=header)
             if on_stored is not None:
                 on_stored(stored, duplicate)
             if not duplicate:
@@ -280,8 +303,8 @@ class Rooms:
             decided.append(decide(members))
             return decided[-1]
 
+        stored, _ = await self._commits.submit(Append(event, judged))
         async with self._locks.hold(room_id):
-            stored, _ = await self._store.append_event(event, judged)
             await self._stored(stored, decided[-1])
         return stored
 

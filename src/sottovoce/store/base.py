@@ -5,8 +5,9 @@ Implementations: ``sottovoce.store.sql.SqlStore`` (SQLite and PostgreSQL through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
 
 from sottovoce.core.delivery import Header
 from sottovoce.core.models import (
@@ -29,6 +30,19 @@ MembershipRule = Callable[[Mapping[str, Member]], MembershipChange]
 
 It runs inside the event's transaction, after the room's row is locked, so concurrent changes on
 any node are judged one after another against the state the previous one left."""
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """One ``append_event`` call, for ``append_events``."""
+
+    event: NewEvent
+    membership: MembershipRule | None = None
+    mls: Header | None = None
+
+
+AppendResult: TypeAlias = tuple[Event, bool] | Exception
+"""What ``append_event`` would have returned, or the exception it would have raised."""
 
 
 class Store(Protocol):
@@ -111,6 +125,15 @@ class Store(Protocol):
         ``mls``, the header of an MLS body, is admitted against the room's
         epoch in the same transaction (``core.delivery.admit``): ``StaleEpoch`` stores nothing,
         and an accepted commit moves the room to the next epoch.
+        """
+
+    async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
+        """``append_event`` for each of ``appends``, all in ONE transaction (one commit).
+
+        Each append is judged as if alone, in the order given within a room: a duplicate returns
+        the original, and one whose rule or MLS admission raises stores nothing and gets its
+        exception as its result without touching the others. Results follow the input order.
+        An exception raised by the call itself (the database failed) means nothing was stored.
         """
 
     async def mls_epoch(self, room_id: str) -> tuple[int, bytes | None]:

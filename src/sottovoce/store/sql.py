@@ -6,6 +6,7 @@ Every method is one transaction (``Database.writing``) or one statement (``Datab
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from sottovoce.core.models import (
     Room,
     User,
 )
-from sottovoce.store.base import MembershipRule
+from sottovoce.store.base import Append, AppendResult, MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
     DEVICE_COLUMNS,
@@ -237,58 +238,87 @@ class SqlStore:
         mls: Header | None = None,
     ) -> tuple[Event, bool]:
         async with self._db.writing() as conn:
-            # Take the room's row lock first: every later statement of this transaction then sees
-            # all earlier appends to the room, so the idempotency check below cannot race.
-            seq = (
-                await conn.execute(
-                    update(rooms)
-                    .where(rooms.c.room_id == event.room_id)
-                    .values(last_seq=rooms.c.last_seq + 1)
-                    .returning(rooms.c.last_seq)
-                )
-            ).scalar_one_or_none()
-            if seq is None:
-                raise NotFound(f"there is no room {event.room_id}")
-            # Judged under the row lock, so racing membership changes see each other's results.
-            change = (
-                None
-                if membership is None
-                else membership(await self._members_in(conn, event.room_id))
-            )
-            stored = Event(seq=seq, **fields(event))
-            # The insert doubles as the duplicate check, sparing the common case a round trip.
-            inserted = (
-                await conn.execute(
-                    self._insert(events)
-                    .values(**event_values(stored))
-                    .on_conflict_do_nothing(
-                        index_elements=[
-                            events.c.room_id,
-                            events.c.sender_device,
-                            events.c.client_id,
-                        ]
-                    )
-                    .returning(events.c.seq)
-                )
-            ).one_or_none()
-            if inserted is None:
-                original = (
-                    await conn.execute(
-                        select(*EVENT_COLUMNS).where(
-                            events.c.room_id == event.room_id,
-                            events.c.sender_device == event.sender_device,
-                            events.c.client_id == event.client_id,
-                        )
-                    )
-                ).one()
+            stored, duplicate = await self._append(conn, Append(event, membership, mls))
+            if duplicate:
                 # Undo the counter bump: a retried send writes nothing.
                 await conn.rollback()
-                return event_from_row(original), True
-            if change is not None:
-                await self._apply_membership(conn, event.room_id, change)
-            if mls is not None:
-                # Under the room's row lock: one commit per epoch, whoever stores first.
-                await self._admit(conn, event.room_id, mls)
+        return stored, duplicate
+
+    async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
+        results: dict[int, AppendResult] = {}
+        # Rooms are locked in one order by every batch, so two nodes' batches on PostgreSQL
+        # cannot deadlock; the sort is stable, keeping each room's appends in caller order.
+        order = sorted(range(len(appends)), key=lambda i: appends[i].event.room_id)
+        async with self._db.writing() as conn:
+            for i in order:
+                # A savepoint per append: a duplicate or a refused one is undone alone.
+                savepoint = await conn.begin_nested()
+                try:
+                    stored, duplicate = await self._append(conn, appends[i])
+                except Exception as exc:
+                    await savepoint.rollback()
+                    results[i] = exc
+                    continue
+                if duplicate:
+                    await savepoint.rollback()
+                else:
+                    await savepoint.commit()
+                results[i] = (stored, duplicate)
+        return [results[i] for i in range(len(appends))]
+
+    async def _append(self, conn: AsyncConnection, append: Append) -> tuple[Event, bool]:
+        """The writes of one append; on a duplicate the caller must roll back the counter bump."""
+        event = append.event
+        # Take the room's row lock first: every later statement of this transaction then sees
+        # all earlier appends to the room, so the idempotency check below cannot race.
+        seq = (
+            await conn.execute(
+                update(rooms)
+                .where(rooms.c.room_id == event.room_id)
+                .values(last_seq=rooms.c.last_seq + 1)
+                .returning(rooms.c.last_seq)
+            )
+        ).scalar_one_or_none()
+        if seq is None:
+            raise NotFound(f"there is no room {event.room_id}")
+        # Judged under the row lock, so racing membership changes see each other's results.
+        change = (
+            None
+            if append.membership is None
+            else append.membership(await self._members_in(conn, event.room_id))
+        )
+        stored = Event(seq=seq, **fields(event))
+        # The insert doubles as the duplicate check, sparing the common case a round trip.
+        inserted = (
+            await conn.execute(
+                self._insert(events)
+                .values(**event_values(stored))
+                .on_conflict_do_nothing(
+                    index_elements=[
+                        events.c.room_id,
+                        events.c.sender_device,
+                        events.c.client_id,
+                    ]
+                )
+                .returning(events.c.seq)
+            )
+        ).one_or_none()
+        if inserted is None:
+            original = (
+                await conn.execute(
+                    select(*EVENT_COLUMNS).where(
+                        events.c.room_id == event.room_id,
+                        events.c.sender_device == event.sender_device,
+                        events.c.client_id == event.client_id,
+                    )
+                )
+            ).one()
+            return event_from_row(original), True
+        if change is not None:
+            await self._apply_membership(conn, event.room_id, change)
+        if append.mls is not None:
+            # Under the room's row lock: one commit per epoch, whoever stores first.
+            await self._admit(conn, event.room_id, append.mls)
         return stored, False
 
     async def _admit(self, conn: AsyncConnection, room_id: str, header: Header) -> None:
