@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -33,8 +33,6 @@ interop-deps: $(INTEROP)/node_modules/.installed
 
 # Generator on CPU 1, servers on CPU 0 (bench/servers.py); QUICK=1 keeps it under 5 minutes.
 bench: $(STAMP)
-	$(BIN)/python -c 'import picows, uvloop' 2>/dev/null \
-		|| $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	taskset -c 1 $(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 	$(BIN)/python bench/mls.py
 
