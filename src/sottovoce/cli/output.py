@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sottovoce.client.records import DeviceInfo, RoomInfo, Sent, Session
 from sottovoce.core.errors import SottoError
 from sottovoce.core.models import Event, EventKind, MemberState
+from sottovoce.core.wire import event_json
 
 
 def emit(as_json: bool, document: object, text: str) -> None:
@@ -37,18 +38,7 @@ def decoded_body(body: bytes) -> tuple[str, str]:
 
 def event_document(event: Event) -> dict[str, object]:
     body, encoding = decoded_body(event.body)
-    return {
-        "room_id": event.room_id,
-        "seq": event.seq,
-        "event_id": event.event_id,
-        "kind": event.kind.value,
-        "sender": event.sender,
-        "sender_device": event.sender_device,
-        "client_id": event.client_id,
-        "ts": event.ts,
-        "body": body,
-        "encoding": encoding,
-    }
+    return {**event_json(event), "body": body, "encoding": encoding}
 
 
 def _clock(ms: int) -> str:
