@@ -43,6 +43,8 @@ class Config:
     auth_rate_per_minute: int = 10
     # Per user and per IP, requests per second sustained (bursts are three times this).
     http_rate_per_second: int = 20
+    # Per WebSocket connection, frames per second sustained (bursts are twice this).
+    ws_frame_rate_per_second: int = 64
     # Refuse message bodies that are not MLS messages of the room's group at its current epoch
     # (core/delivery.py). Off by default until every client sends MLS.
     require_mls: bool = False
@@ -131,6 +133,7 @@ _FIELDS: dict[str, Callable[[object], Any]] = {
     "redis_url": _text("redis_url"),
     "auth_rate_per_minute": _positive_int("auth_rate_per_minute"),
     "http_rate_per_second": _positive_int("http_rate_per_second"),
+    "ws_frame_rate_per_second": _positive_int("ws_frame_rate_per_second"),
     "require_mls": _flag,
 }
 

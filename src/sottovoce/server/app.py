@@ -54,7 +54,16 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     mailbox = Mailbox(store, bus)
     limits = RateLimits.create(config.http_rate_per_second, config.auth_rate_per_minute)
     api = HttpApi(accounts, rooms, mailbox, Keys(store), limits)
-    gateway = Gateway(store, bus, hub, accounts, rooms, mailbox, metrics)
+    gateway = Gateway(
+        store,
+        bus,
+        hub,
+        accounts,
+        rooms,
+        mailbox,
+        metrics,
+        frame_rate=config.ws_frame_rate_per_second,
+    )
 
     app = web.Application(
         client_max_size=MAX_REQUEST, middlewares=[errors, per_ip_limit(limits.per_ip)]

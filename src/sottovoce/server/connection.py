@@ -19,7 +19,6 @@ from sottovoce.core.ratelimit import TokenBucket
 
 MAX_QUEUE = 1024
 FRAME_RATE = 64
-FRAME_BURST = 128
 MAX_STRIKES = 10
 DRAIN_TIMEOUT = 10.0
 
@@ -27,6 +26,11 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_REVOKED = 4003
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_SLOW = 4009
+
+
+def frame_limiter(rate: int) -> TokenBucket:
+    """``rate`` frames per second, in bursts of up to twice that."""
+    return TokenBucket(rate, 2 * rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +58,16 @@ class Connection:
     device_id: str
     cursors: dict[str, int] = field(default_factory=dict)
     mail_cursor: int = 0
-    limiter: TokenBucket = field(default_factory=lambda: TokenBucket(FRAME_RATE, FRAME_BURST))
+    limiter: TokenBucket = field(default_factory=lambda: frame_limiter(FRAME_RATE))
     strikes: int = 0
     closing: bool = False
     close_request: tuple[int, str] | None = None
     # The task reading this socket (its handler), cancelled by ``close`` only while idle.
     reader: asyncio.Task[Any] | None = None
     reader_idle: bool = False
+    # Sends read from this socket and waiting for their commit; made on the first send, so an
+    # idle connection does not pay for it.
+    sending: set[asyncio.Task[None]] | None = None
     _drain_first: bool = False
     _queue: deque[Outbound] = field(default_factory=deque)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)

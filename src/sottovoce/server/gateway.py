@@ -52,9 +52,11 @@ from sottovoce.server.connection import (
     CLOSE_GOING_AWAY,
     CLOSE_RATE_LIMITED,
     CLOSE_REVOKED,
+    FRAME_RATE,
     MAX_STRIKES,
     Connection,
     Outbound,
+    frame_limiter,
 )
 from sottovoce.server.hub import Hub
 from sottovoce.server.mailbox import Mailbox
@@ -70,6 +72,8 @@ REVOCATION_SWEEP = 10.0
 # How long a close waits for the peer's reply; keeps SIGTERM-to-exit short.
 CLOSE_TIMEOUT = 3.0
 SEND_BUFFER = 256 * 1024
+# Sends of one connection whose commits may be awaited at once; the reader pauses beyond it.
+MAX_IN_FLIGHT = 32
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
 
@@ -99,8 +103,11 @@ class Gateway:
         rooms: Rooms,
         mailbox: Mailbox,
         metrics: Metrics,
+        *,
+        frame_rate: int = FRAME_RATE,
     ) -> None:
         self._store = store
+        self._frame_rate = frame_rate
         self._bus = bus
         self._hub = hub
         self._accounts = accounts
@@ -212,7 +219,7 @@ class Gateway:
         return joined
 
     async def _serve(self, ws: web.WebSocketResponse, auth: Auth, user: str, device: str) -> None:
-        conn = Connection(ws, user, device)
+        conn = Connection(ws, user, device, limiter=frame_limiter(self._frame_rate))
         joined = await self._joined_rooms(user)
         if self._shutting_down:
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -232,6 +239,9 @@ class Gateway:
             pass
         finally:
             conn.reader = None
+            if conn.sending:
+                # Their commits are under way: let the acknowledgements go out before the close.
+                await asyncio.wait(conn.sending)
             self._hub.remove(conn)
             self._metrics.connections.dec()
             await conn.finish()
@@ -302,29 +312,55 @@ class Gateway:
         try:
             obj = parse_frame_object(data)
             rid = request_id(obj)
-            await self._handle(conn, parse_frame(obj), received)
-        except SottoError as exc:
+            frame = parse_frame(obj)
+            if isinstance(frame, Send):
+                await self._submit(conn, frame, received)
+            else:
+                await self._handle(conn, frame)
+        except Exception as exc:
+            self._refuse(conn, rid, exc)
+
+    def _refuse(self, conn: Connection, rid: str | None, exc: Exception) -> None:
+        """Answer a failed frame; called from an ``except`` block, so the log has its trace."""
+        if isinstance(exc, SottoError):
             conn.push(Outbound(error_frame(rid, exc)))
-        except Exception:
-            log.exception("ws_frame_failed", user_id=conn.user_id, device_id=conn.device_id)
-            conn.push(Outbound(error_frame(rid, SottoError("internal error; nothing was stored"))))
+            return
+        log.exception("ws_frame_failed", user_id=conn.user_id, device_id=conn.device_id)
+        conn.push(Outbound(error_frame(rid, SottoError("internal error; nothing was stored"))))
 
-    async def _handle(self, conn: Connection, frame: ClientFrame, received: float) -> None:
-        if isinstance(frame, Send):
+    async def _submit(self, conn: Connection, frame: Send, received: float) -> None:
+        """Queue a send for its commit and go back to reading: sends are stored in the order
+        they were read, and acknowledged as their commits complete."""
+        if conn.sending is None:
+            conn.sending = set()
+        sending = conn.sending
+        while len(sending) >= MAX_IN_FLIGHT:
+            await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+        committing = await self._rooms.submit(
+            conn.user_id, conn.device_id, frame.room_id, frame.client_id, frame.body
+        )
+        settling = asyncio.create_task(self._settle(conn, frame, committing, received))
+        sending.add(settling)
+        settling.add_done_callback(sending.discard)
 
-            def acknowledge(event: Event, duplicate: bool) -> None:
-                conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
-                self._metrics.send_latency.observe(time.perf_counter() - received)
+    async def _settle(
+        self,
+        conn: Connection,
+        frame: Send,
+        committing: asyncio.Future[tuple[Event, bool]],
+        received: float,
+    ) -> None:
+        def acknowledge(event: Event, duplicate: bool) -> None:
+            conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
+            self._metrics.send_latency.observe(time.perf_counter() - received)
 
-            await self._rooms.send(
-                conn.user_id,
-                conn.device_id,
-                frame.room_id,
-                frame.client_id,
-                frame.body,
-                acknowledge,
-            )
-        elif isinstance(frame, Ping):
+        try:
+            await self._rooms.settle(frame.room_id, committing, acknowledge)
+        except Exception as exc:
+            self._refuse(conn, frame.id, exc)
+
+    async def _handle(self, conn: Connection, frame: ClientFrame) -> None:
+        if isinstance(frame, Ping):
             conn.push(Outbound(pong_frame(frame.id)))
         elif isinstance(frame, Typing):
             await self._rooms.typing(conn.user_id, frame.room_id, frame.typing)
