@@ -595,3 +595,14 @@ async def test_group_commit_settles_every_caller_in_sequence_order(store: Store)
         fresh = [e.seq for e in settled if e.room_id == room_id]
         assert fresh[:20] == list(range(2, 22))
         assert [e.seq for e in await store.events_after(room_id, 1, 100)] == list(range(2, 22))
+
+
+async def test_a_batch_of_one_answers_like_append_event(store: Store) -> None:
+    await room_of_alice(store)
+    [stored] = await store.append_events([Append(new_event("c1"))])
+    assert isinstance(stored, tuple) and stored[0].seq == 2
+    assert await store.append_events([Append(new_event("c1"))]) == [(stored[0], True)]
+    [refused] = await store.append_events([Append(new_event("c2"), refuse)])
+    assert isinstance(refused, Forbidden)
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 2
