@@ -50,3 +50,10 @@ def test_bucket_map_stays_bounded_by_forgetting_the_oldest_key() -> None:
     assert len(buckets) == 2
     assert buckets.take("a", 0) == 0.0
     assert buckets.take("c", 0) > 0
+
+
+def test_a_refusal_never_advertises_a_zero_wait() -> None:
+    bucket = TokenBucket(rate=1000.0, burst=1.0)
+    assert bucket.take(now=0.0) == 0.0
+    # Refilled to 0.9999 tokens: the true wait is 0.1 µs, which must not round to "retry now".
+    assert bucket.take(now=0.0009999) == 0.001

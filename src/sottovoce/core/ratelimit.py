@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -22,14 +23,15 @@ class TokenBucket:
             self.tokens = self.burst
 
     def take(self, now: float, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens: 0.0 when allowed, else the seconds to wait (nothing is taken)."""
+        """Take ``cost`` tokens: 0.0 when allowed, else the seconds to wait (nothing is taken),
+        rounded up to whole milliseconds so that a refusal never advertises a wait of zero."""
         elapsed = max(0.0, now - self.updated)
         self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
         self.updated = max(self.updated, now)
         if self.tokens >= cost:
             self.tokens -= cost
             return 0.0
-        return (cost - self.tokens) / self.rate
+        return math.ceil((cost - self.tokens) / self.rate * 1000) / 1000
 
 
 class BucketMap:
