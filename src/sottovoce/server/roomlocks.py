@@ -1,8 +1,9 @@
 """Per-room locks so that this node publishes a room's events in sequence order.
 
-The store assigns sequence numbers in commit order, but two concurrent sends may resume after
-their commits in either order; holding the room's lock across "store, then publish" keeps the
-live stream of every room gap-free and ordered. Locks exist only while someone holds or awaits
+Appends go through ``store.groupcommit.GroupCommit``, which resumes a room's appenders in sequence
+order; each takes the room's lock as soon as it resumes, and the lock is first come, first
+served, so publishing (which may await the bus) keeps the live stream of every room gap-free and
+ordered. Locks exist only while someone holds or awaits
 them, so memory follows the number of busy rooms, not of all rooms.
 """
 
