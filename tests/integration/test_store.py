@@ -606,3 +606,18 @@ async def test_a_batch_of_one_answers_like_append_event(store: Store) -> None:
     assert isinstance(refused, Forbidden)
     room = await store.get_room(ROOM)
     assert room is not None and room.last_seq == 2
+
+
+async def test_group_commit_cancels_its_callers_when_it_is_stopped(store: Store) -> None:
+    await room_of_alice(store)
+    commits = GroupCommit(store)
+    futures = [commits.submit(Append(new_event(f"c{n}"))) for n in range(5)]
+    writer = next(t for t in asyncio.all_tasks() if t.get_name() == "group-commit")
+    await asyncio.sleep(0)
+    writer.cancel()
+    async with asyncio.timeout(10):
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results)
+    # A later append starts a new writer.
+    event, _ = await commits.submit(Append(new_event("after")))
+    assert event.client_id == "after"

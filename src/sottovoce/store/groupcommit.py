@@ -42,10 +42,11 @@ class GroupCommit:
         if len(self._waiting) >= self._max_batch:
             self._full.set()
         if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
+            self._writer = asyncio.create_task(self._write(), name="group-commit")
         return future
 
     async def _write(self) -> None:
+        batch: list[tuple[Append, asyncio.Future[tuple[Event, bool]]]] = []
         try:
             while self._waiting:
                 if len(self._waiting) < self._max_batch:
@@ -59,6 +60,11 @@ class GroupCommit:
                 await self._commit(batch)
         finally:
             self._writer = None
+            # Only left undone when this task is cancelled (the loop is stopping): whether those
+            # appends were stored is unknown, and their callers must not wait for ever.
+            for _, future in (*batch, *self._waiting):
+                future.cancel()
+            self._waiting.clear()
 
     @staticmethod
     def _settle(future: asyncio.Future[tuple[Event, bool]], result: AppendResult) -> None:
