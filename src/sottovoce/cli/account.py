@@ -75,7 +75,9 @@ def _device_name(ctx: Context) -> str:
     return str(ctx.args.device_name or f"sotto on {platform.node() or 'this machine'}")
 
 
-def _signed_in(ctx: Context, session: Session) -> None:
+async def _signed_in(ctx: Context, session: Session) -> None:
+    # An encrypting profile publishes this device's keys now, so others can add it to rooms.
+    await ctx.crypto()
     emit(
         ctx.json,
         session_document(ctx.profile.server, session),
@@ -91,7 +93,7 @@ async def register_account(ctx: Context) -> None:
         invite_code=ctx.args.invite_code,
         device_name=_device_name(ctx),
     )
-    _signed_in(ctx, session)
+    await _signed_in(ctx, session)
 
 
 async def log_in(ctx: Context) -> None:
@@ -102,7 +104,7 @@ async def log_in(ctx: Context) -> None:
             raise UsageError("give a NAME: this profile has no account yet")
         name = current.user_id.partition(":")[0].lstrip("@")
     password = ctx.password(f"Password for {name}: ")
-    _signed_in(ctx, await ctx.client.login(name, password, device_name=_device_name(ctx)))
+    await _signed_in(ctx, await ctx.client.login(name, password, device_name=_device_name(ctx)))
 
 
 async def log_out(ctx: Context) -> None:

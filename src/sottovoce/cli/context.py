@@ -1,5 +1,6 @@
-"""What every client command runs with: the profile, an SDK client, name resolution, password
-input, and the one place where errors become messages and exit statuses."""
+"""What every client command runs with: the profile, an SDK client (encrypting when the profile
+has a keystore), name resolution, password input, and the one place where errors become messages
+and exit statuses."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sottovoce.cli import exitcodes
+from sottovoce.cli.encryption import DeviceCrypto, wanted
 from sottovoce.cli.output import report_error
 from sottovoce.cli.profile import DEFAULT_PROFILE, Profile
+from sottovoce.client.e2ee import RoomCrypto
 from sottovoce.client.records import RoomInfo, Session
 from sottovoce.client.sdk import SottoClient
 from sottovoce.core.errors import BadRequest, NotFound, SottoError, Unauthenticated
@@ -28,6 +31,7 @@ class Context:
     args: argparse.Namespace
     profile: Profile
     client: SottoClient
+    device: DeviceCrypto | None = None
 
     @property
     def json(self) -> bool:
@@ -41,6 +45,12 @@ class Context:
                 "run 'sotto login NAME' first"
             )
         return session
+
+    async def crypto(self) -> RoomCrypto | None:
+        """This device's encryption, started (signed in, keys published); None in plaintext."""
+        if self.device is None:
+            return None
+        return await self.device.started(self.client, self.session())
 
     def user_id(self, user: str) -> str:
         """``bob`` means ``@bob:<this session's server name>``; full ids pass unchanged."""
@@ -88,18 +98,29 @@ def profile_of(args: argparse.Namespace) -> Profile:
         raise UsageError(exc.message) from None
 
 
-async def _run(handler: Handler, args: argparse.Namespace) -> None:
+async def _run(handler: Handler, args: argparse.Namespace, keystore: bool) -> None:
     profile = profile_of(args)
-    async with SottoClient(profile.server, store=profile) as client:
-        await handler(Context(args, profile, client))
+    device = None
+    if keystore or wanted(profile.directory, args):
+        device = DeviceCrypto(profile.directory, no_passphrase=bool(args.no_passphrase))
+    try:
+        codec = None if device is None else device.crypto
+        async with SottoClient(profile.server, store=profile, codec=codec) as client:
+            await handler(Context(args, profile, client, device))
+    finally:
+        if device is not None:
+            device.close()
 
 
-def client_command(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    """The argparse ``func`` for an async handler: runs it and maps failures to exit statuses."""
+def client_command(
+    handler: Handler, *, keystore: bool = False
+) -> Callable[[argparse.Namespace], int]:
+    """The argparse ``func`` for an async handler: runs it and maps failures to exit statuses.
+    ``keystore``: the command needs the keystore even in a profile that has none yet."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            asyncio.run(_run(handler, args))
+            asyncio.run(_run(handler, args, keystore))
         except SottoError as exc:
             report_error(args.json, exc)
             return exitcodes.exit_code(exc)

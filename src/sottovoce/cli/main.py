@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from sottovoce.cli import account, admin, e2ee, messages, rooms, serve
+from sottovoce.cli.encryption import KEY_FILE_HELP
 from sottovoce.cli.exitcodes import EPILOG
 
 
@@ -36,6 +37,13 @@ def _global_options(parser: argparse.ArgumentParser, *, default: object) -> None
         default=value(False),
         help="machine-readable output: one JSON document (one object per line for tail); "
         'errors go to stderr as {"error": {"code", "message"}}',
+    )
+    parser.add_argument(
+        "--no-passphrase",
+        dest="no_passphrase",
+        action="store_true",
+        default=value(False),
+        help=KEY_FILE_HELP,
     )
     parser.add_argument(
         "--password-stdin",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sottovoce.cli.context import Context, UsageError, client_command
 from sottovoce.cli.output import emit, event_document, event_line, sent_document
 from sottovoce.cli.rooms import ROOM_HELP
-from sottovoce.core.models import Event
+from sottovoce.core.models import Event, EventKind
 
 if TYPE_CHECKING:
     from sottovoce.cli.options import SubParsers
@@ -96,29 +96,49 @@ def _body(args: argparse.Namespace) -> bytes:
 async def send_message(ctx: Context) -> None:
     body = _body(ctx.args)
     room_id = await ctx.room_id(ctx.args.room)
-    sent = await ctx.client.send(room_id, body)
-    emit(ctx.json, sent_document(sent), f"sent {sent.event_id} (seq {sent.seq})")
+    crypto = await ctx.crypto()
+    if crypto is None:
+        sent = await ctx.client.send(room_id, body)
+        emit(ctx.json, sent_document(sent), f"sent {sent.event_id} (seq {sent.seq})")
+        return
+    seq = await crypto.send(room_id, body)
+    emit(ctx.json, {"room_id": room_id, "seq": seq}, f"sent encrypted (seq {seq})")
 
 
 def _print_event(ctx: Context, event: Event) -> None:
     emit(ctx.json, event_document(event), event_line(event))
 
 
+def _shown(ctx: Context, event: Event) -> bool:
+    # Encrypted rooms carry MLS commits among the messages; they decrypt to nothing to show.
+    return ctx.device is None or event.kind is not EventKind.MESSAGE or bool(event.body)
+
+
+async def _caught_up(ctx: Context, room_id: str) -> None:
+    """Process the room's commits in order first: a page or a live event may start after them."""
+    crypto = await ctx.crypto()
+    if crypto is not None:
+        await crypto.catch_up(room_id)
+
+
 async def show_history(ctx: Context) -> None:
     room = await ctx.room(ctx.args.room)
+    await _caught_up(ctx, room.room_id)
     before = ctx.args.before if ctx.args.before is not None else room.last_seq + 1
     page = await ctx.client.history(room.room_id, before=before, limit=ctx.args.limit)
+    shown = [e for e in page.events if _shown(ctx, e)]
     if ctx.json:
-        events = [event_document(e) for e in page.events]
+        events = [event_document(e) for e in shown]
         emit(True, {"room_id": room.room_id, "events": events, "prev": page.cursor}, "")
         return
-    for event in page.events:
+    for event in shown:
         _print_event(ctx, event)
 
 
 async def tail_room(ctx: Context) -> None:
     room = await ctx.room(ctx.args.room)
     start = ctx.args.since if ctx.args.since is not None else room.last_seq
+    await _caught_up(ctx, room.room_id)
     async for item in ctx.client.events(since={room.room_id: start}):
-        if isinstance(item, Event) and item.room_id == room.room_id:
+        if isinstance(item, Event) and item.room_id == room.room_id and _shown(ctx, item):
             _print_event(ctx, item)

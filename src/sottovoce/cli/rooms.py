@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sottovoce.cli.context import Context, client_command
 from sottovoce.cli.output import emit, event_document, room_document, room_line
+from sottovoce.core.errors import NotFound
 from sottovoce.core.models import Event, Role, RoomKind
 
 if TYPE_CHECKING:
@@ -72,7 +73,13 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 async def create_room(ctx: Context) -> None:
     ctx.session()
     args = ctx.args
-    if args.direct:
+    crypto = await ctx.crypto()
+    if crypto is not None:
+        kind = RoomKind.GROUP if args.direct is None else RoomKind.DIRECT
+        room = await ctx.client.room(await crypto.create_room(args.name, kind))
+        if args.direct:
+            await crypto.invite(room.room_id, ctx.user_id(args.direct))
+    elif args.direct:
         room = await ctx.client.create_room(
             args.name, kind=RoomKind.DIRECT, invite=[ctx.user_id(args.direct)]
         )
@@ -88,31 +95,59 @@ async def list_rooms(ctx: Context) -> None:
     emit(ctx.json, {"rooms": [room_document(r) for r in rooms]}, text)
 
 
-def _done(ctx: Context, event: Event, text: str) -> None:
-    emit(ctx.json, event_document(event), text)
+def _done(ctx: Context, event: Event | None, text: str, room_id: str, user_id: str) -> None:
+    """``event``: the membership event, None when an encrypted flow made it (among commits)."""
+    document = {"room_id": room_id, "user_id": user_id} if event is None else event_document(event)
+    emit(ctx.json, document, text)
 
 
 async def invite(ctx: Context) -> None:
     room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
-    _done(ctx, await ctx.client.invite(room_id, user), f"invited {user} to {room_id}")
+    crypto = await ctx.crypto()
+    if crypto is None:
+        event = await ctx.client.invite(room_id, user)
+    else:
+        await crypto.invite(room_id, user)
+        event = None
+    _done(ctx, event, f"invited {user} to {room_id}", room_id, user)
 
 
 async def join(ctx: Context) -> None:
     room_id = await ctx.room_id(ctx.args.room)
-    _done(ctx, await ctx.client.join(room_id), f"joined {room_id}")
+    crypto = await ctx.crypto()
+    if crypto is None:
+        event = await ctx.client.join(room_id)
+    else:
+        # The room's group is joined from the Welcome its inviter left in this device's mailbox;
+        # joining the group joins the server room too.
+        if room_id not in await crypto.accept_welcomes():
+            raise NotFound(
+                f"no key material for {room_id} has reached this device yet: ask the inviter "
+                "to invite you again after this device signed in"
+            )
+        event = None
+    _done(ctx, event, f"joined {room_id}", room_id, ctx.session().user_id)
 
 
 async def leave(ctx: Context) -> None:
     room_id = await ctx.room_id(ctx.args.room)
-    _done(ctx, await ctx.client.leave(room_id), f"left {room_id}")
+    me = ctx.session().user_id
+    _done(ctx, await ctx.client.leave(room_id), f"left {room_id}", room_id, me)
 
 
 async def kick(ctx: Context) -> None:
     room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
-    _done(ctx, await ctx.client.kick(room_id, user), f"removed {user} from {room_id}")
+    crypto = await ctx.crypto()
+    if crypto is None:
+        event = await ctx.client.kick(room_id, user)
+    else:
+        await crypto.remove(room_id, user)
+        event = None
+    _done(ctx, event, f"removed {user} from {room_id}", room_id, user)
 
 
 async def set_role(ctx: Context) -> None:
     room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
     role = Role(ctx.args.role)
-    _done(ctx, await ctx.client.set_role(room_id, user, role), f"{user} is now {role.value}")
+    event = await ctx.client.set_role(room_id, user, role)
+    _done(ctx, event, f"{user} is now {role.value}", room_id, user)
