@@ -116,3 +116,26 @@ def test_tail_in_another_process_shows_the_decrypted_messages(
     assert [e["body"] for e in seen] == [f"one {marker}", f"two {marker}"]
     assert {e["sender"] for e in seen} == {"@alice:localhost"}
     assert marker.encode() not in server_bytes(mls_server.data_dir)
+
+
+def test_a_direct_room_is_encrypted_and_a_kicked_member_leaves_the_group(
+    mls_server: ServerProcess, terminals: Terminals
+) -> None:
+    alice, bob = terminals.open(mls_server, "alice"), terminals.open(mls_server, "bob")
+    sign_up(alice, "alice")
+    sign_up(bob, "bob")
+    ok(alice, "room", "create", "--name", "dm", "--direct", "bob")
+    ok(bob, "room", "join", "dm")
+    marker = secrets.token_hex(8)
+    ok(bob, "send", "dm", f"hi {marker}")
+    assert f"@bob:localhost: hi {marker}" in ok(alice, "history", "dm")
+
+    ok(alice, "room", "create", "--name", "team")
+    ok(alice, "room", "invite", "team", "bob")
+    ok(bob, "room", "join", "team")
+    ok(alice, "room", "kick", "team", "bob")
+    # The group moved on without Bob: Alice still sends, and reads it back, in a new epoch.
+    ok(alice, "send", "team", f"after {marker}")
+    assert f"@alice:localhost: after {marker}" in ok(alice, "history", "team")
+    assert bob("send", "team", "still here?").code != 0
+    assert marker.encode() not in server_bytes(mls_server.data_dir)

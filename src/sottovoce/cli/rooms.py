@@ -75,10 +75,12 @@ async def create_room(ctx: Context) -> None:
     args = ctx.args
     crypto = await ctx.crypto()
     if crypto is not None:
-        kind = RoomKind.GROUP if args.direct is None else RoomKind.DIRECT
-        room = await ctx.client.room(await crypto.create_room(args.name, kind))
         if args.direct:
-            await crypto.invite(room.room_id, ctx.user_id(args.direct))
+            direct = [ctx.user_id(args.direct)]
+            room_id = await crypto.create_room(args.name, RoomKind.DIRECT, invite=direct)
+        else:
+            room_id = await crypto.create_room(args.name)
+        room = await ctx.client.room(room_id)
     elif args.direct:
         room = await ctx.client.create_room(
             args.name, kind=RoomKind.DIRECT, invite=[ctx.user_id(args.direct)]

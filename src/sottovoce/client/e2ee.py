@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sottovoce.client.e2ee_errors import E2EEError
@@ -238,13 +238,19 @@ class RoomCrypto:
 
     # Rooms ------------------------------------------------------------------------------------
 
-    async def create_room(self, name: str | None = None, kind: RoomKind = RoomKind.GROUP) -> str:
-        room = await self.sdk.create_room(name, kind=kind)
+    async def create_room(
+        self, name: str | None = None, kind: RoomKind = RoomKind.GROUP, invite: Sequence[str] = ()
+    ) -> str:
+        """``invite``: users invited with the room (a direct room's one other user), whose
+        devices are then added to the group."""
+        room = await self.sdk.create_room(name, kind=kind, invite=invite)
         group = Group.create(room.room_id.encode(), self._new_bundle(), self._config)
         self._groups[room.room_id] = group
         self._joined_at[room.room_id] = 0
         self._records.save(room.room_id, group, 0)
         await self._publish_group_info(room.room_id)
+        for user_id in invite:
+            await self.add_devices(room.room_id, user_id)
         return room.room_id
 
     async def invite(self, room_id: str, user_id: str) -> None:
