@@ -46,20 +46,24 @@ def check_invite(kind: RoomKind, actor: Member | None, target: Member | None, ro
         raise AlreadyMember(f"{target.user_id} is already {target.state.value} in {room_id}")
 
 
-def check_join(target: Member | None, user_id: str, room_id: str) -> None:
+def check_join(target: Member | None, user_id: str, room_id: str) -> Member:
+    """Return the invitation being accepted."""
     if target is None or target.state not in _ACTIVE:
         raise NotInvited(f"{user_id} has no invitation to {room_id}")
     if target.state is MemberState.JOINED:
         raise AlreadyMember(f"{user_id} is already joined to {room_id}")
+    return target
 
 
-def check_leave(actor: Member | None, user_id: str, room_id: str) -> None:
-    # Declining an invitation is leaving too.
-    if not is_active(actor):
+def check_leave(actor: Member | None, user_id: str, room_id: str) -> Member:
+    """Return the membership being given up (declining an invitation is leaving too)."""
+    if actor is None or not is_active(actor):
         raise NotMember(f"{user_id} is not a member of {room_id}")
+    return actor
 
 
-def check_kick(actor: Member | None, target: Member | None, room_id: str) -> None:
+def check_kick(actor: Member | None, target: Member | None, room_id: str) -> Member:
+    """Return the member being kicked."""
     acting = require_joined(actor, room_id)
     if target is None or not is_active(target):
         raise NotMember("that user is not a member of this room")
@@ -71,9 +75,11 @@ def check_kick(actor: Member | None, target: Member | None, room_id: str) -> Non
         raise Forbidden("nobody kicks the owner")
     if acting.role is Role.ADMIN and target.role is Role.ADMIN:
         raise Forbidden("an admin cannot kick another admin")
+    return target
 
 
-def check_set_role(actor: Member | None, target: Member | None, role: Role, room_id: str) -> None:
+def check_set_role(actor: Member | None, target: Member | None, role: Role, room_id: str) -> Member:
+    """Return the member whose role changes."""
     acting = require_joined(actor, room_id)
     if acting.role is not Role.OWNER:
         raise Forbidden("only the owner changes roles")
@@ -83,3 +89,4 @@ def check_set_role(actor: Member | None, target: Member | None, role: Role, room
         raise NotMember("that user is not a member of this room")
     if target.user_id == acting.user_id:
         raise Forbidden("the owner keeps the owner role")
+    return target

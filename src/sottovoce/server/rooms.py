@@ -149,9 +149,7 @@ class Rooms:
         room = await self._room(room_id)
 
         def decide(members: Mapping[str, Member]) -> MembershipChange:
-            target = members.get(uid)
-            rules.check_join(target, uid, room.room_id)
-            assert target is not None
+            target = rules.check_join(members.get(uid), uid, room.room_id)
             return MembershipChange(uid, target.role, MemberState.JOINED)
 
         return await self._append_member(
@@ -162,9 +160,7 @@ class Rooms:
         room = await self._room(room_id)
 
         def decide(members: Mapping[str, Member]) -> MembershipChange:
-            actor = members.get(uid)
-            rules.check_leave(actor, uid, room.room_id)
-            assert actor is not None
+            actor = rules.check_leave(members.get(uid), uid, room.room_id)
             return MembershipChange(uid, actor.role, MemberState.LEFT)
 
         return await self._append_member(
@@ -176,9 +172,7 @@ class Rooms:
         parse_user_id(target)
 
         def decide(members: Mapping[str, Member]) -> MembershipChange:
-            victim = members.get(target)
-            rules.check_kick(members.get(uid), victim, room.room_id)
-            assert victim is not None
+            victim = rules.check_kick(members.get(uid), members.get(target), room.room_id)
             return MembershipChange(target, victim.role, MemberState.KICKED)
 
         return await self._append_member(
@@ -190,9 +184,9 @@ class Rooms:
         parse_user_id(target)
 
         def decide(members: Mapping[str, Member]) -> MembershipChange:
-            subject = members.get(target)
-            rules.check_set_role(members.get(uid), subject, role, room.room_id)
-            assert subject is not None
+            subject = rules.check_set_role(
+                members.get(uid), members.get(target), role, room.room_id
+            )
             return MembershipChange(target, role, subject.state)
 
         body = _member_body("role", target, role)
