@@ -202,6 +202,17 @@ class CreatedCommit:
     removed: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCommit:
+    """An own commit handed to the delivery service and not yet confirmed: the state merging
+    it leads to, and its message, to recognise the commit when it comes back."""
+
+    message: bytes
+    state: GroupState
+    added: tuple[int, ...]
+    removed: tuple[int, ...]
+
+
 def _welcome_for(
     state: GroupState,
     applied: AppliedProposals,

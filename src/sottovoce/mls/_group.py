@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sottovoce.mls._codec import Writer, decode_all, serialize
-from sottovoce.mls._commit_flow import CreatedCommit, create_commit, receive_commit
+from sottovoce.mls._commit_flow import PendingCommit, create_commit, receive_commit
 from sottovoce.mls._framing import (
     protect_private,
     protect_public,
@@ -50,7 +50,7 @@ from sottovoce.mls._proposals import (
 )
 from sottovoce.mls._protocol_version import ProtocolVersion
 from sottovoce.mls._ratchet_tree import RatchetTree
-from sottovoce.mls._state_codec import decode_state, encode_state
+from sottovoce.mls._state_codec import decode_group, encode_group
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls._tree_structs import (
     Credential,
@@ -115,11 +115,12 @@ class Group:
     raises an ``MLSError`` and leaves the group exactly as it was. Not thread-safe: give each
     group one owner, and persist it with ``to_bytes`` after each change."""
 
-    def __init__(self, state: GroupState, config: GroupConfig) -> None:
+    def __init__(
+        self, state: GroupState, config: GroupConfig, pending_commit: PendingCommit | None = None
+    ) -> None:
         self._state: GroupState | None = state
         self._config = config
-        self._pending_commit: CreatedCommit | None = None
-        self._pending_commit_message = b""
+        self._pending_commit = pending_commit
 
     # -- becoming a member ----------------------------------------------------------------
 
@@ -201,13 +202,17 @@ class Group:
 
     def to_bytes(self) -> bytes:
         """The member's state, versioned, to restore with ``from_bytes``. It contains every
-        secret of the member: store it encrypted. A pending commit is not included."""
-        return encode_state(self.state)
+        secret of the member: store it encrypted. An own pending commit is included, so a
+        client that restarts between sending a commit and learning it was accepted can still
+        merge it."""
+        return encode_group(self.state, self._pending_commit)
 
     @classmethod
     def from_bytes(cls, data: bytes, config: GroupConfig) -> Group:
-        """The member saved by ``to_bytes``; raises ``DecodeError`` for anything else."""
-        return cls(decode_state(data), config)
+        """The member saved by ``to_bytes`` (this or the previous state format version);
+        raises ``DecodeError`` for anything else."""
+        state, pending_commit = decode_group(data)
+        return cls(state, config, pending_commit)
 
     # -- what the group is ----------------------------------------------------------------
 
@@ -431,21 +436,23 @@ class Group:
         )
         welcome = None if created.welcome is None else _message_bytes(created.welcome)
         self._state = state
-        self._pending_commit = created
-        self._pending_commit_message = message
+        self._pending_commit = PendingCommit(message, created.state, created.added, created.removed)
         return CommitOutput(message, welcome)
 
     def merge_pending_commit(self) -> CommitApplied:
         """Move to the epoch of the own commit, once the delivery service accepted it.
         ``process`` does this too when the commit comes back from the delivery service."""
-        created = self._pending_commit
-        if created is None:
+        pending = self._pending_commit
+        if pending is None:
             raise ValidationError("there is no pending commit to merge")
-        epoch = self.state.context.epoch + 1
-        self._state = created.state
+        self._state = pending.state
         self._pending_commit = None
         return CommitApplied(
-            Sender.member(created.state.own_leaf), epoch, created.added, created.removed, False
+            Sender.member(pending.state.own_leaf),
+            pending.state.context.epoch,
+            pending.added,
+            pending.removed,
+            False,
         )
 
     def discard_pending_commit(self) -> None:
@@ -461,7 +468,7 @@ class Group:
         member drops any own pending commit; one that removes this member returns
         ``removed_self=True`` and the group becomes inactive."""
         state = self.state
-        if self._pending_commit is not None and data == self._pending_commit_message:
+        if self._pending_commit is not None and data == self._pending_commit.message:
             return self.merge_pending_commit()
         message = decode_all(data, MLSMessage.decode).body
         if isinstance(message, PublicMessage):

@@ -2,6 +2,9 @@
 
 This is a local format, not an RFC structure. It holds every private key and epoch secret of
 the member, so whoever stores it must protect it like a private key (encrypt it at rest).
+
+Version 2 appends the own pending commit (its message and the state it leads to); version 1,
+which has none, is still read.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import dataclasses
 from types import MappingProxyType
 
 from sottovoce.mls._codec import Reader, Writer, decode_all
+from sottovoce.mls._commit_flow import PendingCommit
 from sottovoce.mls._framing_structs import Sender
 from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._group_state import GroupState, PendingProposal
@@ -22,7 +26,8 @@ from sottovoce.mls._suite import get_suite
 from sottovoce.mls.errors import DecodeError
 
 _MAGIC = b"SVMLS"
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = frozenset({1, 2})
 _SECRET_FIELDS = tuple(f.name for f in dataclasses.fields(EpochSecrets))
 
 
@@ -63,8 +68,36 @@ def _read_bytes_pair(r: Reader) -> tuple[bytes, bytes]:
     return r.opaque(), r.opaque()
 
 
-def encode_state(state: GroupState) -> bytes:
-    w = Writer().raw(_MAGIC).u8(STATE_VERSION).u16(state.suite.suite_id)
+def _write_leaf_index(w: Writer, index: int) -> None:
+    w.u32(index)
+
+
+def _read_leaf_index(r: Reader) -> int:
+    return r.u32()
+
+
+def _write_pending_commit(w: Writer, pending: PendingCommit) -> None:
+    w.opaque(pending.message)
+    w.vector(pending.added, _write_leaf_index).vector(pending.removed, _write_leaf_index)
+    _write_body(w, pending.state)
+
+
+def _read_pending_commit(r: Reader) -> PendingCommit:
+    message = r.opaque()
+    added = tuple(r.vector(_read_leaf_index))
+    removed = tuple(r.vector(_read_leaf_index))
+    return PendingCommit(message, _read_body(r), added, removed)
+
+
+def encode_group(state: GroupState, pending_commit: PendingCommit | None) -> bytes:
+    w = Writer().raw(_MAGIC).u8(STATE_VERSION)
+    _write_body(w, state)
+    w.optional(pending_commit, _write_pending_commit)
+    return w.bytes()
+
+
+def _write_body(w: Writer, state: GroupState) -> None:
+    w.u16(state.suite.suite_id)
     state.context.encode(w)
     state.tree.encode(w)
     w.u32(state.own_leaf).opaque(state.signature_priv)
@@ -77,15 +110,25 @@ def encode_state(state: GroupState) -> bytes:
     w.vector(sorted(state.resumption_psks.items()), _write_int_key)
     w.vector(sorted(state.update_keys.items()), _write_bytes_pair)
     w.optional(state.reinit, lambda w, reinit: reinit.encode(w))
-    return w.bytes()
 
 
-def _read_state(r: Reader) -> GroupState:
+def _read_group(r: Reader) -> tuple[GroupState, PendingCommit | None]:
     if r.raw(len(_MAGIC)) != _MAGIC:
         raise DecodeError("not a saved MLS group state")
     version = r.u8()
-    if version != STATE_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise DecodeError(f"saved group state version {version} is not supported")
+    state = _read_body(r)
+    pending = r.optional(_read_pending_commit) if version >= 2 else None
+    if pending is not None and (
+        pending.state.context.group_id != state.context.group_id
+        or pending.state.context.epoch != state.context.epoch + 1
+    ):
+        raise DecodeError("saved pending commit is not for the next epoch of this group")
+    return state, pending
+
+
+def _read_body(r: Reader) -> GroupState:
     suite = get_suite(r.u16())
     context = GroupContext.decode(r)
     tree = RatchetTree.decode(r)
@@ -120,5 +163,6 @@ def _read_state(r: Reader) -> GroupState:
     )
 
 
-def decode_state(data: bytes) -> GroupState:
-    return decode_all(data, _read_state)
+def decode_group(data: bytes) -> tuple[GroupState, PendingCommit | None]:
+    """The state and own pending commit saved by ``encode_group``, of either version."""
+    return decode_all(data, _read_group)
