@@ -34,7 +34,10 @@ async def fill(api: Api, session: Session, room_id: str, events: int) -> int:
     gate = asyncio.Semaphore(PARALLEL)
 
     async def one(n: int) -> int:
-        body = {"client_id": f"history.{n}", "body": encode_body(Stamp(HISTORY_STEP, 0, n, 0))}
+        body = {
+            "client_id": f"history.{n}",
+            "body": encode_body(room_id, Stamp(HISTORY_STEP, 0, n, 0)),
+        }
         async with gate:
             answer = await api.call("POST", f"/rooms/{room_id}/events", session, body)
         seq: int = answer["event"]["seq"]
