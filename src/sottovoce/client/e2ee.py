@@ -13,7 +13,15 @@ epoch; a refused one is dropped, the room's newer events are processed and the c
 - invite: the server invite, then claim the invitee's key packages, commit Add, send the Welcome
   to each new device's mailbox (kind ``mls.welcome``), publish the new GroupInfo;
 - accept: join the group from a Welcome found in the mailbox, then join the server room;
-- remove: commit Remove of the user's every leaf, then kick on the server.
+- remove: commit Remove of the user's every leaf, then kick on the server;
+- join by external commit (a newly linked device, ``join_rooms``): from the room's published
+  GroupInfo, sent through the timeline; members accept it only from a device of a user who is a
+  joined member of the room on the server.
+
+The identity key is given, kept in the keystore, or created by ``start`` for a user's first
+device. A user whose key directory already lists a certified device gets no second identity key:
+``start`` raises ``DeviceNotLinked`` and the device receives the key by linking
+(``device_link.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sottovoce.client.e2ee_errors import E2EEError
+from sottovoce.client.e2ee_errors import E2EEError, LinkingError
 from sottovoce.client.e2ee_store import CryptoRecords
 from sottovoce.client.identity import (
     DeviceCertificate,
@@ -54,6 +62,9 @@ from sottovoce.mls import (
     key_package_message,
     parse_key_package,
 )
+from sottovoce.mls._codec import decode_all
+from sottovoce.mls._commit import Commit
+from sottovoce.mls._framing_structs import MLSMessage, PublicMessage, SenderType
 
 T = TypeVar("T")
 
@@ -62,6 +73,8 @@ KEY_PACKAGE_BATCH = 20
 KEY_PACKAGE_LOW = 5
 PAGE = 500
 COMMIT_ATTEMPTS = 8
+# A GroupInfo may lag its commit by one request of the committer: wait a little before a retry.
+EXTERNAL_JOIN_PAUSE = 0.2
 
 
 class UndecryptableMessage(E2EEError):
@@ -69,6 +82,20 @@ class UndecryptableMessage(E2EEError):
     or sent after it was removed."""
 
     code = "undecryptable_message"
+
+
+class DeviceNotLinked(LinkingError):
+    """This device has no identity key and its user already has one (held by their certified
+    devices): it must receive that key by linking instead of creating a second one."""
+
+    code = "device_not_linked"
+
+
+class ExternalJoinRefused(UndecryptableMessage):
+    """A device joined a room's group by external commit, but its user is not a joined member
+    of the room: the commit is not applied."""
+
+    code = "external_join_refused"
 
 
 class MemoryTrust:
@@ -87,6 +114,22 @@ class MemoryTrust:
         return list(self._records.values())
 
 
+async def published_identity_keys(sdk: SottoClient, user_id: str) -> set[bytes]:
+    """The identity keys that certify ``user_id``'s devices in the key directory (validly
+    signed certificates of that user only): one for a user with devices, none for a new one."""
+    keys: set[bytes] = set()
+    for blob in (await sdk.device_keys(user_id)).values():
+        if blob is None:
+            continue
+        try:
+            cert = DeviceCertificate.from_bytes(blob)
+        except E2EEError:
+            continue
+        if cert.user_id == user_id and cert.signature_is_valid():
+            keys.add(cert.identity_key)
+    return keys
+
+
 def _digest(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
@@ -94,11 +137,17 @@ def _digest(body: bytes) -> bytes:
 class RoomCrypto:
     """One device's MLS groups; pass it as the ``codec`` of its ``SottoClient``, then ``start``."""
 
-    def __init__(self, identity: IdentityKeyPair, store: Keystore | None = None) -> None:
-        """``store``: the profile's keystore, to keep every secret and decrypted message across
-        restarts; without it they live as long as this object."""
-        self._identity = identity
+    def __init__(
+        self, identity: IdentityKeyPair | None = None, store: Keystore | None = None
+    ) -> None:
+        """``identity``: the user's identity key; without it, the one kept in ``store``, else
+        ``start`` creates one for a user's first device. ``store``: the profile's keystore, to
+        keep every secret and decrypted message across restarts; without it they live as long
+        as this object."""
         self._records = CryptoRecords(store)
+        held = self._records.load_identity()
+        self._identity: IdentityKeyPair | None = identity or (None if held is None else held[1])
+        self._identity_owner = None if held is None else held[0]
         self.trust = TrustBook(store if store is not None else MemoryTrust())
         self._trusted = credential_validator(self.trust.identity_key)
         self._config = GroupConfig(self._validate)
@@ -132,12 +181,40 @@ class RoomCrypto:
             raise E2EEError("call start() after signing in first")
         return self._device
 
+    @property
+    def identity(self) -> IdentityKeyPair:
+        if self._identity is None:
+            raise DeviceNotLinked("this device has no identity key yet: link it first")
+        return self._identity
+
+    @property
+    def linked(self) -> bool:
+        """Whether this device holds its user's identity key."""
+        return self._identity is not None
+
     async def start(self, sdk: SottoClient) -> None:
-        """Certify this device, publish the certificate and key packages."""
+        """Certify this device, publish the certificate and key packages. A device without an
+        identity key creates one, unless its user already has certified devices
+        (``DeviceNotLinked``: link it with ``device_link``)."""
         session = sdk.session
         if session is None:
             raise E2EEError("sign in before starting end-to-end encryption")
+        if self._identity_owner not in (None, session.user_id):
+            raise E2EEError(
+                f"this keystore holds the keys of {self._identity_owner}, not of "
+                f"{session.user_id}: use another profile"
+            )
         self._sdk = sdk
+        if self._identity is None:
+            if await published_identity_keys(sdk, session.user_id):
+                raise DeviceNotLinked(
+                    f"{session.user_id} already has an identity key, held by its other devices: "
+                    "link this device to one of them instead of creating a second key"
+                )
+            self._identity = IdentityKeyPair.generate()
+        if self._identity_owner is None:
+            self._records.save_identity(session.user_id, self._identity)
+            self._identity_owner = session.user_id
         device = self._device
         restarted = device is not None and device.certificate.device_id == session.device_id
         if device is None or not restarted:
@@ -148,11 +225,20 @@ class RoomCrypto:
         await sdk.publish_device_keys(device.certificate.to_bytes())
         await self.top_up(force=not restarted)
 
-    def _new_bundle(self) -> KeyPackageBundle:
+    def adopt_identity(self, identity: IdentityKeyPair) -> None:
+        """Take the identity key received by linking; ``start`` then certifies this device."""
+        if self._identity is not None and self._identity.public != identity.public:
+            raise E2EEError("this device already holds another identity key")
+        self._identity = identity
+
+    def _fresh_bundle(self) -> KeyPackageBundle:
         device = self.device
-        bundle = generate_key_package(
+        return generate_key_package(
             device.certificate.to_bytes(), signature_priv=device.signature_private
         )
+
+    def _new_bundle(self) -> KeyPackageBundle:
+        bundle = self._fresh_bundle()
         self._bundles.append(bundle)
         return bundle
 
@@ -173,16 +259,7 @@ class RoomCrypto:
     async def learn(self, user_id: str) -> IdentityKeyChanged | None:
         """Fetch ``user_id``'s identity key from the certificates in the key directory and
         remember it (trust on first use); the warning when it replaced a known key."""
-        keys: set[bytes] = set()
-        for blob in (await self.sdk.device_keys(user_id)).values():
-            if blob is None:
-                continue
-            try:
-                cert = DeviceCertificate.from_bytes(blob)
-            except E2EEError:
-                continue
-            if cert.user_id == user_id and cert.signature_is_valid():
-                keys.add(cert.identity_key)
+        keys = await published_identity_keys(self.sdk, user_id)
         if len(keys) != 1:
             raise E2EEError(f"the key directory holds no single identity key for {user_id}")
         return self.trust.observe(user_id, keys.pop())
@@ -194,7 +271,7 @@ class RoomCrypto:
         theirs = self.trust.identity_key(user_id)
         assert theirs is not None  # learn() has just stored it
         own = self.device.certificate.user_id
-        return safety_number(own, self._identity.public, user_id, theirs), theirs
+        return safety_number(own, self.identity.public, user_id, theirs), theirs
 
     def _validate(self, credential: Credential, signature_key: bytes) -> bool:
         if self._trusted(credential, signature_key):
@@ -320,11 +397,51 @@ class RoomCrypto:
             return room_id
         return None
 
+    async def join_rooms(self) -> list[str]:
+        """Join the group of every room this user is joined to on the server and this device
+        is not in yet (a newly linked device), by external commit; their room ids."""
+        own = self.device.certificate.user_id
+        joined: list[str] = []
+        for room in await self.sdk.rooms():
+            if _joined(room, own) and room.room_id not in self._groups:
+                await self.join_external(room.room_id)
+                joined.append(room.room_id)
+        return joined
+
+    async def join_external(self, room_id: str) -> None:
+        """Join the room's group from the GroupInfo its members publish: an external commit sent
+        through the timeline; when another commit won the epoch, again from the newer GroupInfo."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            _, info = await self.sdk.group_info(room_id)
+            join = functools.partial(Group.join_external, info, self._fresh_bundle(), self._config)
+            try:
+                group, commit = await self._with_identities(join, pure=True)
+            except MLSError as exc:
+                raise E2EEError(f"cannot join the group of {room_id}: {exc}") from exc
+            if group.group_id != room_id.encode():
+                raise E2EEError(f"the server's GroupInfo for {room_id} is of another group")
+            try:
+                await self.sdk.send(room_id, commit, sealed=True)
+            except StaleEpoch:
+                await asyncio.sleep(EXTERNAL_JOIN_PAUSE * (attempt + 1))
+                continue
+            self._groups[room_id] = group
+            self._joined_at[room_id] = group.epoch
+            self._opened[_digest(commit)] = b""
+            self._records.save(room_id, group, group.epoch, (_digest(commit), b""))
+            await self._publish_group_info(room_id)
+            return
+        raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
+
     # Messages ---------------------------------------------------------------------------------
 
     async def send(self, room_id: str, text: bytes) -> int:
         """Send ``text`` encrypted; returns its seq. A send the server refuses as being for an
         old epoch is re-encrypted after the room's newer commits are processed."""
+        if room_id not in self._groups:
+            # Not a member on the server says so with its own error; a member whose device was
+            # never added gets the E2EE one from ``seal``.
+            await self.sdk.room(room_id)
         for _ in range(COMMIT_ATTEMPTS):
             try:
                 return (await self.sdk.send(room_id, text)).seq
@@ -365,6 +482,14 @@ class RoomCrypto:
             raise UndecryptableMessage(f"not an MLS message of {room_id}") from exc
         if header.epoch < self._joined_at[room_id]:
             return b""
+        joiner = _external_joiner(body)
+        if joiner is not None:
+            room = await self.sdk.room(room_id)
+            if not _joined(room, joiner):
+                raise ExternalJoinRefused(
+                    f"a device of {joiner} joined the group of {room_id} by itself, but "
+                    f"{joiner} is not a joined member of the room: refused"
+                )
         try:
             received = await self._with_identities(lambda: group.process(body))
         except MLSError as exc:
@@ -421,4 +546,32 @@ def _joined(room: RoomInfo, user_id: str) -> bool:
     return any(m.user_id == user_id and m.state is MemberState.JOINED for m in room.members)
 
 
-__all__ = ["WELCOME_KIND", "MemoryTrust", "RoomCrypto", "UndecryptableMessage"]
+def _external_joiner(body: bytes) -> str | None:
+    """The user named by the new leaf of an external commit; None for any other message."""
+    try:
+        message = decode_all(body, MLSMessage.decode).body
+    except MLSError:
+        return None  # processing it fails with the real reason
+    if not isinstance(message, PublicMessage):
+        return None
+    content = message.content
+    if content.sender.sender_type is not SenderType.NEW_MEMBER_COMMIT:
+        return None
+    commit = content.content
+    if not isinstance(commit, Commit) or commit.path is None:
+        raise UndecryptableMessage("an external commit without the joiner's leaf")
+    try:
+        return DeviceCertificate.from_bytes(commit.path.leaf_node.credential.identity).user_id
+    except E2EEError as exc:
+        raise UndecryptableMessage(f"an external commit with a bad credential: {exc}") from exc
+
+
+__all__ = [
+    "WELCOME_KIND",
+    "DeviceNotLinked",
+    "ExternalJoinRefused",
+    "MemoryTrust",
+    "RoomCrypto",
+    "UndecryptableMessage",
+    "published_identity_keys",
+]

@@ -7,7 +7,7 @@ caller) is never lost to a crash, and a processed commit is never processed twic
 
 from __future__ import annotations
 
-from sottovoce.client.identity import DeviceKeys
+from sottovoce.client.identity import DeviceKeys, IdentityKeyPair
 from sottovoce.client.keystore import Keystore, Table
 from sottovoce.mls import Group, GroupConfig, KeyPackageBundle, decode_bundle, encode_bundle
 from sottovoce.mls._codec import Reader, Writer
@@ -23,6 +23,13 @@ class CryptoRecords:
 
     def __init__(self, store: Keystore | None = None) -> None:
         self.store = store
+
+    def load_identity(self) -> tuple[str, IdentityKeyPair] | None:
+        return None if self.store is None else self.store.load_identity()
+
+    def save_identity(self, user_id: str, identity: IdentityKeyPair) -> None:
+        if self.store is not None:
+            self.store.save_identity(user_id, identity)
 
     def load_device(self) -> DeviceKeys | None:
         return None if self.store is None else self.store.load_device_keys()
