@@ -60,7 +60,9 @@ class Writer:
 
     def opaque(self, data: bytes) -> Writer:
         """``opaque field<V>``: varint length, then the bytes."""
-        self._buf += encode_varint(len(data))
+        n = len(data)
+        # Most fields are shorter than 64 bytes: their one-byte prefix is the length itself.
+        self._buf += n.to_bytes(1, "big") if n < 1 << 6 else encode_varint(n)
         self._buf += data
         return self
 
@@ -89,7 +91,8 @@ class Reader:
     __slots__ = ("_data", "_end", "_pos")
 
     def __init__(self, data: bytes, start: int = 0, end: int | None = None) -> None:
-        self._data = data
+        # Reads slice ``data``; a bytearray or memoryview would hand out mutable slices.
+        self._data = bytes(data)
         self._pos = start
         self._end = len(data) if end is None else end
 
@@ -101,15 +104,23 @@ class Reader:
     def position(self) -> int:
         return self._pos
 
+    # The reads below inline their bounds check rather than share one helper: decoding a
+    # message is dozens of them, and a Python call costs more than the read.
+
     def _take(self, n: int) -> bytes:
-        if n < 0 or self._pos + n > self._end:
-            raise DecodeError(f"truncated: need {n} bytes, {self._end - self._pos} left")
-        out = self._data[self._pos : self._pos + n]
-        self._pos += n
-        return bytes(out)
+        pos = self._pos
+        end = pos + n
+        if n < 0 or end > self._end:
+            raise DecodeError(f"truncated: need {n} bytes, {self._end - pos} left")
+        self._pos = end
+        return self._data[pos:end]
 
     def u8(self) -> int:
-        return self._take(1)[0]
+        pos = self._pos
+        if pos >= self._end:
+            raise DecodeError(f"truncated: need 1 byte, {self._end - pos} left")
+        self._pos = pos + 1
+        return self._data[pos]
 
     def u16(self) -> int:
         return int.from_bytes(self._take(2), "big")
@@ -141,6 +152,15 @@ class Reader:
         raise DecodeError("invalid varint length prefix 0b11")
 
     def opaque(self) -> bytes:
+        pos = self._pos
+        if pos < self._end and self._data[pos] < 1 << 6:
+            # One-byte length prefix, the common case.
+            start = pos + 1
+            end = start + self._data[pos]
+            if end > self._end:
+                raise DecodeError(f"truncated: need {end - start} bytes, {self._end - start} left")
+            self._pos = end
+            return self._data[start:end]
         return self._take(self.varint())
 
     def vector(self, read: Callable[[Reader], T]) -> list[T]:

@@ -5,13 +5,13 @@ MLS needs for path secrets and external joins.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac, hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from sottovoce.mls.errors import CryptoError
 
@@ -19,15 +19,26 @@ _VERSION = b"HPKE-v1"
 _MODE_BASE = b"\x00"
 
 
+# HKDF (RFC 5869) on the standard library's one-shot HMAC, which is OpenSSL's too: building an
+# HMAC or HKDFExpand object per call cost more than the hashing itself, and MLS derives a few
+# secrets for every message it sends or receives.
+
+
 def hkdf_extract(algorithm: hashes.HashAlgorithm, salt: bytes, ikm: bytes) -> bytes:
     # RFC 5869: an absent salt is HashLen zero bytes, which HMAC key padding makes equal to b"".
-    h = hmac.HMAC(salt, algorithm)
-    h.update(ikm)
-    return h.finalize()
+    return hmac.digest(salt, ikm, algorithm.name)
 
 
 def hkdf_expand(algorithm: hashes.HashAlgorithm, prk: bytes, info: bytes, length: int) -> bytes:
-    return HKDFExpand(algorithm, length, info).derive(prk)
+    name, size = algorithm.name, algorithm.digest_size
+    if length <= size:
+        return hmac.digest(prk, info + b"\x01", name)[:length]
+    if length > 255 * size:
+        raise ValueError(f"HKDF-Expand gives at most {255 * size} bytes, not {length}")
+    blocks = [b""]
+    for i in range(1, -(-length // size) + 1):
+        blocks.append(hmac.digest(prk, blocks[-1] + info + bytes((i,)), name))
+    return b"".join(blocks)[:length]
 
 
 @dataclass(frozen=True, slots=True)

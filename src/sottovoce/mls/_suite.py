@@ -6,6 +6,7 @@ adding an instance to ``_SUITES``; nothing else branches on the suite id.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sottovoce.mls._codec import Writer
+from sottovoce.mls._codec import Writer, encode_varint
 from sottovoce.mls._hpke import DhKemX25519, Hpke, hkdf_expand, hkdf_extract
 from sottovoce.mls.errors import CryptoError, UnsupportedCipherSuite
 
@@ -54,6 +55,13 @@ def _signing_key(seed: bytes) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
+@lru_cache(maxsize=4096)
+def _verifying_key(public_key: bytes) -> Ed25519PublicKey:
+    # A group verifies every message of a member with the same leaf key; sized for a group of
+    # a few thousand members. A malformed key raises and is not cached.
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
 @dataclass(frozen=True, slots=True)
 class _Ed25519:
     """Ed25519 with the 32-byte seed as private key (RFC 8032 section 5.1.5)."""
@@ -63,7 +71,7 @@ class _Ed25519:
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+            _verifying_key(public_key).verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -90,9 +98,7 @@ class CipherSuite:
     _signature: _SignatureScheme
 
     def hash(self, data: bytes) -> bytes:
-        h = hashes.Hash(self._hash)
-        h.update(data)
-        return h.finalize()
+        return hashlib.new(self._hash.name, data).digest()
 
     def mac(self, key: bytes, data: bytes) -> bytes:
         return hkdf_extract(self._hash, key, data)
@@ -104,8 +110,19 @@ class CipherSuite:
         return hkdf_expand(self._hash, prk, info, length)
 
     def expand_with_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
-        kdf_label = Writer().u16(length).opaque(_mls_label(label)).opaque(context).bytes()
-        return self.expand(secret, kdf_label, length)
+        # KDFLabel encoded by hand: it is built for every derived key, and a Writer's method
+        # calls cost more than the HMAC that consumes it.
+        label = _MLS_LABEL_PREFIX + label
+        kdf_label = b"".join(
+            (
+                length.to_bytes(2, "big"),
+                encode_varint(len(label)),
+                label,
+                encode_varint(len(context)),
+                context,
+            )
+        )
+        return hkdf_expand(self._hash, secret, kdf_label, length)
 
     def derive_secret(self, secret: bytes, label: bytes) -> bytes:
         return self.expand_with_label(secret, label, b"", self.hash_len)
