@@ -29,7 +29,6 @@ from sottovoce.mls._group_state import (
     check_credentials,
     group_info,
     lowest_common_ancestor_on_path,
-    resolve_psks,
 )
 from sottovoce.mls._key_package import KeyPackage
 from sottovoce.mls._key_schedule import zero_secret
@@ -39,7 +38,8 @@ from sottovoce.mls._proposal_rules import (
     apply_proposals,
     required_capabilities,
 )
-from sottovoce.mls._proposals import Proposal, ProposalOrRef
+from sottovoce.mls._proposals import PreSharedKeyID, Proposal, ProposalOrRef
+from sottovoce.mls._psk import ResumptionPSKs, resolve_psks
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._tree_structs import Extension, UpdatePath
 from sottovoce.mls._treekem import (
@@ -110,6 +110,19 @@ def _init_secret(state: GroupState, applied: AppliedProposals) -> bytes:
     )
 
 
+def commit_psk_secret(
+    state: GroupState,
+    config: GroupConfig,
+    ids: Sequence[PreSharedKeyID],
+    resumed: ResumptionPSKs | None = None,
+) -> bytes:
+    """``psk_secret`` of a commit in this group: external PSKs from the config, resumption
+    PSKs of this group's kept epochs and, for a new group's first commit, of the old group
+    ``resumed`` it branches from or reinitializes."""
+    own = ResumptionPSKs(state.context.group_id, state.resumption_psks)
+    return resolve_psks(state.suite, ids, external=config.external_psks, own=own, resumed=resumed)
+
+
 def receive_commit(
     state: GroupState, config: GroupConfig, authenticated: AuthenticatedContent
 ) -> ReceivedCommit:
@@ -177,9 +190,7 @@ def receive_commit(
         extensions=applied.extensions,
         commit_secret=commit_secret,
         init_secret=_init_secret(state, applied),
-        psk_secret=resolve_psks(
-            suite, state.resumption_psks, config, state.context.group_id, applied.psks
-        ),
+        psk_secret=commit_psk_secret(state, config, applied.psks),
         private_keys=MappingProxyType(private_keys),
         own_leaf=state.own_leaf,
         reinit=applied.reinit,
@@ -232,7 +243,9 @@ def _welcome_for(
     return create_welcome(state.suite, state.secrets.welcome_secret, info, recipients)
 
 
-def _valid_pending(state: GroupState, config: GroupConfig, me: Sender) -> list[PendingProposal]:
+def _valid_pending(
+    state: GroupState, config: GroupConfig, me: Sender, resumed: ResumptionPSKs | None
+) -> list[PendingProposal]:
     """The pending proposals a commit can carry (section 12.2): one that is invalid, or that
     conflicts with an earlier one (such as the committer's own Update), is left out rather
     than blocking the commit."""
@@ -242,9 +255,7 @@ def _valid_pending(state: GroupState, config: GroupConfig, me: Sender) -> list[P
         trial = [p.proposal for p in (*kept, candidate)]
         try:
             applied = apply_proposals(state.suite, state.context, state.tree, trial, me, now)
-            resolve_psks(
-                state.suite, state.resumption_psks, config, state.context.group_id, applied.psks
-            )
+            commit_psk_secret(state, config, applied.psks, resumed)
         except ValidationError:
             continue
         kept.append(candidate)
@@ -259,11 +270,13 @@ def create_commit(
     force_path: bool,
     authenticated_data: bytes,
     wire_format: WireFormat,
+    resumed: ResumptionPSKs | None = None,
 ) -> CreatedCommit:
-    """Commit every pending proposal by reference plus ``inline`` ones by value."""
+    """Commit every pending proposal by reference plus ``inline`` ones by value; ``resumed``
+    holds the old group's PSKs when this is the first commit of a branch or reinit."""
     suite = state.suite
     me = Sender.member(state.own_leaf)
-    pending = _valid_pending(state, config, me)
+    pending = _valid_pending(state, config, me, resumed)
     refs = [ProposalOrRef(p.ref) for p in pending]
     resolved = [p.proposal for p in pending]
     refs += [ProposalOrRef(p) for p in inline]
@@ -312,9 +325,7 @@ def create_commit(
         extensions=applied.extensions,
         commit_secret=commit_secret,
         init_secret=state.secrets.init_secret,
-        psk_secret=resolve_psks(
-            suite, state.resumption_psks, config, state.context.group_id, applied.psks
-        ),
+        psk_secret=commit_psk_secret(state, config, applied.psks, resumed),
         private_keys=MappingProxyType(private_keys),
         own_leaf=state.own_leaf,
         reinit=applied.reinit,

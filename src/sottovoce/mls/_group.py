@@ -46,10 +46,13 @@ from sottovoce.mls._proposals import (
     PSKType,
     ReInit,
     Remove,
+    ResumptionPSKUsage,
     Update,
 )
 from sottovoce.mls._protocol_version import ProtocolVersion
+from sottovoce.mls._psk import ResumptionPSKs
 from sottovoce.mls._ratchet_tree import RatchetTree
+from sottovoce.mls._resumption import check_resumed_group, resumption_psk_id
 from sottovoce.mls._state_codec import decode_group, encode_group
 from sottovoce.mls._suite import get_suite
 from sottovoce.mls._tree_structs import (
@@ -58,7 +61,13 @@ from sottovoce.mls._tree_structs import (
     LeafNodeSource,
 )
 from sottovoce.mls._welcome import GroupInfo, Welcome
-from sottovoce.mls.errors import DecodeError, GroupClosed, NotAMember, ValidationError
+from sottovoce.mls.errors import (
+    DecodeError,
+    GroupClosed,
+    NotAMember,
+    ResumptionParametersMismatch,
+    ValidationError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +163,18 @@ class Group:
         bundle: KeyPackageBundle,
         config: GroupConfig,
         ratchet_tree: bytes | None = None,
+        *,
+        resumption_from: Group | None = None,
     ) -> Group:
         """Join from a Welcome made for ``bundle``'s key package; ``ratchet_tree`` (see
         ``Group.ratchet_tree``) is needed only if the Welcome carries no tree. Raises
-        ``InvalidWelcome`` for a Welcome not for this key package or that fails a check."""
+        ``InvalidWelcome`` for a Welcome not for this key package or that fails a check.
+
+        A Welcome into a group started by ``branch`` or ``reinit_continue`` needs
+        ``resumption_from``, this member's copy of the old group: its resumption PSK opens
+        the Welcome, and the new group is checked against it (epoch 1, same members for a
+        reinit, a subset for a branch, the ReInit's parameters). Those checks raise a
+        ``ResumptionError`` subclass; ``resumption_from`` is never changed."""
         message = decode_all(welcome, MLSMessage.decode)
         if not isinstance(message.body, Welcome):
             raise DecodeError("expected a Welcome message")
@@ -170,6 +187,7 @@ class Group:
             signature_priv=bundle.signature_priv,
             config=config,
             ratchet_tree=tree,
+            resumed_from=None if resumption_from is None else resumption_from.state,
         )
         return cls(state, config)
 
@@ -418,11 +436,20 @@ class Group:
         member's keys (forward secrecy); a commit that needs a path gets one regardless. The
         group moves to the next epoch only on ``merge_pending_commit`` (or when ``process``
         sees this commit come back); a second ``commit`` replaces the pending one."""
-        state = self._open_state()
         inline = [Proposal(Add(kp)) for kp in add] + [Proposal(Remove(i)) for i in remove]
         inline += [self._external_psk(psk_id) for psk_id in external_psks]
         if extensions is not None:
             inline.append(Proposal(GroupContextExtensions(extensions)))
+        return self._commit(inline, with_path, authenticated_data)
+
+    def _commit(
+        self,
+        inline: list[Proposal],
+        with_path: bool,
+        authenticated_data: bytes,
+        resumed: ResumptionPSKs | None = None,
+    ) -> CommitOutput:
+        state = self._open_state()
         created = create_commit(
             state,
             self._config,
@@ -430,6 +457,7 @@ class Group:
             force_path=with_path,
             authenticated_data=authenticated_data,
             wire_format=self._wire_format(),
+            resumed=resumed,
         )
         message, state = self._protect(
             state, created.authenticated.content, created.authenticated.auth.confirmation_tag
@@ -438,6 +466,74 @@ class Group:
         self._state = state
         self._pending_commit = PendingCommit(message, created.state, created.added, created.removed)
         return CommitOutput(message, welcome)
+
+    # -- continuing in a new group (RFC 9420 sections 11.2 and 11.3) -----------------------
+
+    def branch(
+        self,
+        new_group_id: bytes,
+        bundle: KeyPackageBundle,
+        key_packages: Sequence[KeyPackage],
+        *,
+        extensions: tuple[Extension, ...] | None = None,
+    ) -> tuple[Group, CommitOutput]:
+        """Start a subgroup (section 11.3): a new group ``new_group_id`` created with
+        ``bundle``, whose first commit adds the owners of ``key_packages`` and carries a
+        branch resumption PSK of this group's current epoch, proving the members were here.
+        Every member of the new group must be a member of this one (by credential), else
+        ``ResumptionMembersMismatch``; the extensions default to this group's. Returns the
+        new group, its commit pending as after ``commit``, and that commit, whose Welcome the
+        others join with ``Group.join(..., resumption_from=<their copy of this group>)``.
+        This group is unchanged."""
+        state = self._open_state()
+        if extensions is None:
+            extensions = state.context.extensions
+        return self._start_resumed(
+            state, ResumptionPSKUsage.BRANCH, new_group_id, bundle, key_packages, extensions
+        )
+
+    def reinit_continue(
+        self, bundle: KeyPackageBundle, key_packages: Sequence[KeyPackage]
+    ) -> tuple[Group, CommitOutput]:
+        """Once a ReInit was merged (section 11.2): the new group it announced (its group id,
+        version, cipher suite and extensions), created with ``bundle``, whose first commit
+        adds the owners of ``key_packages`` (every other member of this group, else
+        ``ResumptionMembersMismatch``) and carries a reinit resumption PSK of this group's
+        last epoch. Returned as ``branch`` returns; ``ResumptionParametersMismatch`` if no
+        ReInit was committed or ``bundle`` is for another cipher suite."""
+        state = self.state
+        reinit = state.reinit
+        if reinit is None:
+            raise ResumptionParametersMismatch("no ReInit was committed in this group")
+        return self._start_resumed(
+            state,
+            ResumptionPSKUsage.REINIT,
+            reinit.group_id,
+            bundle,
+            key_packages,
+            reinit.extensions,
+        )
+
+    def _start_resumed(
+        self,
+        old: GroupState,
+        usage: ResumptionPSKUsage,
+        group_id: bytes,
+        bundle: KeyPackageBundle,
+        key_packages: Sequence[KeyPackage],
+        extensions: tuple[Extension, ...],
+    ) -> tuple[Group, CommitOutput]:
+        if bundle.key_package.cipher_suite != (
+            old.reinit.cipher_suite if old.reinit is not None else old.suite.suite_id
+        ):
+            raise ResumptionParametersMismatch("the key package is for another cipher suite")
+        new = Group.create(group_id, bundle, self._config, extensions)
+        psk = resumption_psk_id(old, usage, self._config.random_bytes(old.suite.hash_len))
+        members = [kp.leaf_node.credential for kp in (bundle.key_package, *key_packages)]
+        check_resumed_group(old, psk, new.state.context, members)
+        inline = [Proposal(Add(kp)) for kp in key_packages] + [Proposal(PreSharedKey(psk))]
+        resumed = ResumptionPSKs(old.context.group_id, old.resumption_psks)
+        return new, new._commit(inline, True, b"", resumed)
 
     def merge_pending_commit(self) -> CommitApplied:
         """Move to the epoch of the own commit, once the delivery service accepted it.

@@ -20,8 +20,7 @@ from sottovoce.mls._framing_structs import AuthenticatedContent, FramedContent, 
 from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._key_schedule import EpochSecrets, derive_epoch_secrets, external_key_pair
 from sottovoce.mls._proposal_rules import ResolvedProposal
-from sottovoce.mls._proposals import PreSharedKeyID, PSKType, ReInit
-from sottovoce.mls._psk import psk_secret
+from sottovoce.mls._proposals import ReInit
 from sottovoce.mls._ratchet_tree import RatchetTree
 from sottovoce.mls._secret_tree import SecretTree
 from sottovoce.mls._suite import CipherSuite
@@ -159,27 +158,6 @@ def check_credentials(config: GroupConfig, tree: RatchetTree, before: RatchetTre
                 continue
         if not config.credential_validator(leaf.credential, leaf.signature_key):
             raise CredentialRejected(f"the credential of leaf {i} was rejected")
-
-
-def resolve_psks(
-    suite: CipherSuite,
-    resumption_psks: Mapping[int, bytes],
-    config: GroupConfig,
-    group_id: bytes,
-    ids: tuple[PreSharedKeyID, ...],
-) -> bytes:
-    """``psk_secret`` for ``ids``; every PSK must be known (external) or kept (resumption)."""
-    pairs = []
-    for psk_id in ids:
-        value = None
-        if psk_id.psk_type is PSKType.EXTERNAL:
-            value = config.external_psks.get(psk_id.psk_id)
-        elif psk_id.psk_group_id == group_id:
-            value = resumption_psks.get(psk_id.psk_epoch)
-        if value is None:
-            raise InvalidProposal("a pre-shared key of this commit is not known to this member")
-        pairs.append((psk_id, value))
-    return psk_secret(suite, pairs)
 
 
 def kept_private_keys(

@@ -28,7 +28,6 @@ from sottovoce.mls._group_state import (
     advance,
     check_credentials,
     lowest_common_ancestor_on_path,
-    resolve_psks,
 )
 from sottovoce.mls._key_package import KeyPackage
 from sottovoce.mls._key_schedule import (
@@ -44,7 +43,9 @@ from sottovoce.mls._proposal_rules import (
     required_capabilities,
 )
 from sottovoce.mls._proposals import ExternalInit, Proposal, ProposalOrRef, Remove
+from sottovoce.mls._psk import resolve_psks
 from sottovoce.mls._ratchet_tree import RatchetTree, validate_tree
+from sottovoce.mls._resumption import check_resumed_group, resumed_psks, resuming_psk
 from sottovoce.mls._secret_tree import SecretTree
 from sottovoce.mls._suite import CipherSuite, get_suite
 from sottovoce.mls._transcript import (
@@ -60,6 +61,7 @@ from sottovoce.mls.errors import (
     InvalidProposal,
     InvalidTree,
     InvalidWelcome,
+    ResumptionEpochMismatch,
 )
 
 
@@ -139,7 +141,11 @@ def join_from_welcome(
     signature_priv: bytes,
     config: GroupConfig,
     ratchet_tree: RatchetTree | None = None,
+    resumed_from: GroupState | None = None,
 ) -> GroupState:
+    """A Welcome's group, checked as section 12.4.3.1 asks. A Welcome whose PSKs include a
+    reinit or branch resumption PSK needs ``resumed_from``, this member's state of the old
+    group, which holds that PSK and which the new group is checked against."""
     suite = get_suite(welcome.cipher_suite)
     if key_package.cipher_suite != welcome.cipher_suite:
         raise InvalidWelcome("the Welcome is for another cipher suite than the KeyPackage")
@@ -147,8 +153,16 @@ def join_from_welcome(
         group_secrets = open_group_secrets(suite, welcome, key_package.ref(suite), init_priv)
     except CryptoError as exc:
         raise InvalidWelcome(f"group secrets do not decrypt: {exc}") from exc
-    # A new member holds no resumption PSKs; reinit and branch joins are not supported.
-    psk_secret = resolve_psks(suite, {}, config, b"", group_secrets.psks)
+    resuming = resuming_psk(group_secrets.psks)
+    # A new member holds no resumption PSKs but those of the old group it resumes, if any.
+    resumed = resumed_psks(resumed_from, resuming)
+    psk_secret = resolve_psks(
+        suite,
+        group_secrets.psks,
+        external=config.external_psks,
+        own=None,
+        resumed=resumed,
+    )
     welcome_secret = derive_welcome_secret(suite, group_secrets.joiner_secret, psk_secret)
     try:
         group_info = open_group_info(suite, welcome, welcome_secret)
@@ -162,6 +176,12 @@ def join_from_welcome(
     if own_leaf is None:
         raise InvalidWelcome("the ratchet tree does not contain this KeyPackage's leaf")
     check_credentials(config, tree, None)
+    if resuming is not None:
+        assert resumed_from is not None
+        if context.epoch != 1:
+            raise ResumptionEpochMismatch("a branched or reinitialized group starts at epoch 1")
+        credentials = (leaf.credential for _, leaf in tree.members())
+        check_resumed_group(resumed_from, resuming, context, credentials)
     epoch = epoch_secrets_from_joiner(
         suite, group_secrets.joiner_secret, psk_secret, serialize(context)
     )

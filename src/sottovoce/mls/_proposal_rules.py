@@ -80,7 +80,10 @@ def required_capabilities(extensions: Sequence[Extension]) -> RequiredCapabiliti
 
 
 def _check_list(
-    suite: CipherSuite, proposals: Sequence[ResolvedProposal], committer: Sender
+    suite: CipherSuite,
+    context: GroupContext,
+    proposals: Sequence[ResolvedProposal],
+    committer: Sender,
 ) -> None:
     """The proposal-list rules of section 12.2 and, for external commits, 12.4.3.2."""
     types = Counter(p.proposal.proposal_type for p in proposals)
@@ -98,6 +101,7 @@ def _check_list(
     psk_ids = [p.proposal.body.psk for p in proposals if isinstance(p.proposal.body, PreSharedKey)]
     if len(set(psk_ids)) != len(psk_ids):
         raise InvalidProposal("two PreSharedKey proposals name the same PSK")
+    _check_resumption_usage(context, psk_ids, committer)
     for p in proposals:
         body = p.proposal.body
         if isinstance(body, PreSharedKey):
@@ -133,8 +137,26 @@ def _check_external_commit_list(proposals: Sequence[ResolvedProposal]) -> None:
 def _check_psk_id(suite: CipherSuite, psk: PreSharedKeyID) -> None:
     if len(psk.psk_nonce) != suite.hash_len:
         raise InvalidProposal(f"PSK nonce must be {suite.hash_len} bytes")
-    if psk.psk_type is PSKType.RESUMPTION and psk.usage is not ResumptionPSKUsage.APPLICATION:
-        raise InvalidProposal("a commit may only use application resumption PSKs")
+
+
+def _check_resumption_usage(
+    context: GroupContext, psk_ids: Sequence[PreSharedKeyID], committer: Sender
+) -> None:
+    """A reinit or branch resumption PSK ties a new group to an old one: it belongs only in
+    the commit that takes the new group from epoch 0 to 1 (sections 11.2, 11.3), at most one."""
+    resuming = [
+        psk
+        for psk in psk_ids
+        if psk.psk_type is PSKType.RESUMPTION and psk.usage is not ResumptionPSKUsage.APPLICATION
+    ]
+    if not resuming:
+        return
+    if context.epoch != 0 or committer.sender_type is not SenderType.MEMBER:
+        raise InvalidProposal(
+            "a reinit or branch PSK is only allowed in a new group's first commit"
+        )
+    if len(resuming) > 1:
+        raise InvalidProposal("a commit may carry at most one reinit or branch PSK")
 
 
 def check_extensions_supported(tree: RatchetTree, extensions: Sequence[Extension]) -> None:
@@ -163,7 +185,7 @@ def apply_proposals(
 ) -> AppliedProposals:
     """Validate ``proposals`` as the proposal list of one commit and apply them in the order of
     section 12.4.2: extensions, updates, removes, adds. Raises ``InvalidProposal``."""
-    _check_list(suite, proposals, committer)
+    _check_list(suite, context, proposals, committer)
     bodies = [p.proposal.body for p in proposals]
     extensions = context.extensions
     for body in bodies:

@@ -82,3 +82,27 @@ class NotAMember(MLSError):
 
 class GroupClosed(MLSError):
     """A ReInit was committed: this group takes no new messages; continue in the new group."""
+
+
+class ResumptionError(ValidationError):
+    """A branch or reinit (RFC 9420 sections 11.2 and 11.3) that breaks the rules tying the
+    new group to the old one; the subclasses say which rule."""
+
+
+class ResumptionGroupMissing(ResumptionError):
+    """The old group's state is needed but was not given, or another group's was."""
+
+
+class ResumptionEpochMismatch(ResumptionError):
+    """The resumption PSK names an epoch the rules forbid or this member no longer keeps, or
+    the new group does not start at epoch 1."""
+
+
+class ResumptionMembersMismatch(ResumptionError):
+    """The new group's members are not the old group's (reinit) or not a subset of them
+    (branch), judged by credential."""
+
+
+class ResumptionParametersMismatch(ResumptionError):
+    """The new group's id, version, cipher suite or extensions break the rules: not those of
+    the ReInit, the same id as the old group for a branch, or no ReInit to continue."""
