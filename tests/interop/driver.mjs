@@ -10,6 +10,7 @@
 
 import { createInterface } from "node:readline";
 import {
+  branchGroup,
   bytesToBase64,
   createApplicationMessage,
   createCommit,
@@ -25,10 +26,14 @@ import {
   getCiphersuiteImpl,
   joinGroup,
   joinGroupExternal,
+  joinGroupFromBranch,
+  joinGroupFromReinit,
   makePskIndex,
   mlsExporter,
   processPrivateMessage,
   processPublicMessage,
+  reinitCreateNewGroup,
+  reinitGroup,
 } from "ts-mls";
 import { createGroupInfo } from "ts-mls/createCommit.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
@@ -273,12 +278,76 @@ const ops = {
     return { secret: toHex(secret) };
   },
 
+  // -- resumption (RFC 9420 sections 11.2, 11.3): a member keeps its old group's state and
+  // gets a second key package, with which it starts or joins the new group.
+
+  async resumption_key_package({ member: name }) {
+    const m = inGroup(name);
+    const credential = { credentialType: "basic", identity: text.encode(name) };
+    const kp = await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], impl);
+    m.next = { keyPackage: kp.publicPackage, privatePackage: kp.privatePackage };
+    return { key_package: wrap("mls_key_package", "keyPackage", kp.publicPackage) };
+  },
+
+  // A commit of a ReInit proposal by value; the group is then suspended, awaiting the new one.
+  async reinit({ member: name, group_id }) {
+    const m = inGroup(name);
+    const result = await reinitGroup(m.state, fromHex(group_id), "mls10", SUITE, [], impl);
+    m.state = result.newState;
+    return { commit: toHex(encodeMlsMessage(result.commit)), ...describe(m.state) };
+  },
+
+  async reinit_continue({ member: name, key_packages }) {
+    const m = inGroup(name);
+    const { reinit } = m.state.groupActiveState;
+    if (reinit === undefined) throw new Error(`${name}'s group awaits no reinit`);
+    const kps = key_packages.map((hex) => decodeAs(hex, ["mls_key_package"]).keyPackage);
+    const result = await reinitCreateNewGroup(
+      m.state, m.next.keyPackage, m.next.privatePackage, kps,
+      reinit.groupId, reinit.cipherSuite, reinit.extensions,
+    );
+    return startedResumed(m, result);
+  },
+
+  async branch({ member: name, group_id, key_packages }) {
+    const m = inGroup(name);
+    const kps = key_packages.map((hex) => decodeAs(hex, ["mls_key_package"]).keyPackage);
+    const result = await branchGroup(
+      m.state, m.next.keyPackage, m.next.privatePackage, kps, fromHex(group_id), impl,
+    );
+    return startedResumed(m, result);
+  },
+
+  // Join a group started by a reinit ("reinit") or a branch ("branch") of this member's group.
+  async join_resumed({ member: name, welcome, ratchet_tree, usage }) {
+    const m = inGroup(name);
+    const tree = ratchet_tree == null ? undefined : decodeTree(ratchet_tree);
+    const message = decodeAs(welcome, ["mls_welcome"]).welcome;
+    const { keyPackage, privatePackage } = m.next;
+    m.state = usage === "reinit"
+      ? await joinGroupFromReinit(m.state, message, keyPackage, privatePackage, tree)
+      : await joinGroupFromBranch(m.state, message, keyPackage, privatePackage, tree, impl);
+    Object.assign(m, m.next);
+    return describe(m.state);
+  },
+
   // Forget every member, so one process can serve test after test.
   async reset() {
     members.clear();
     return {};
   },
 };
+
+// The member moves to the new group it created; its old group's state is dropped.
+function startedResumed(m, result) {
+  m.state = result.newState;
+  Object.assign(m, m.next);
+  return {
+    welcome: wrap("mls_welcome", "welcome", result.welcome),
+    ratchet_tree: toHex(encodeRatchetTree(m.state.ratchetTree)),
+    ...describe(m.state),
+  };
+}
 
 function decodeTree(hex) {
   const decoded = decodeRatchetTree(fromHex(hex), 0);
