@@ -14,6 +14,12 @@ Bob joins with ``Group.join(out.welcome, bob_bundle, config)``; the Welcome carr
 ratchet tree, or send ``group.ratchet_tree()`` beside it and pass it as ``ratchet_tree=``.
 Every error is an ``MLSError`` (see ``sottovoce.mls.errors``) and leaves the group unchanged.
 
+``Group.branch`` and ``Group.reinit_continue`` start a new group tied to the old one by a
+resumption PSK (RFC 9420 sections 11.2, 11.3); its members join with
+``Group.join(..., resumption_from=old_group)``. A party outside the group listed in its
+``external_senders_extension`` (a delivery service, say) sends proposals with
+``external_add_proposal`` / ``external_remove_proposal``, which ``Group.process`` accepts.
+
 Only cipher suite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is implemented.
 """
 
@@ -22,6 +28,12 @@ from __future__ import annotations
 import time
 
 from sottovoce.mls._codec import decode_all, serialize
+from sottovoce.mls._external_senders import (
+    ExternalSender,
+    external_add_proposal,
+    external_remove_proposal,
+    external_senders_extension,
+)
 from sottovoce.mls._framing_structs import MLSMessage, Sender, SenderType
 from sottovoce.mls._group import (
     ApplicationMessage,
@@ -95,6 +107,7 @@ __all__ = [
     "CredentialValidator",
     "Extension",
     "ExtensionType",
+    "ExternalSender",
     "Group",
     "GroupConfig",
     "InvalidKeyPackage",
@@ -109,6 +122,9 @@ __all__ = [
     "accept_any_credential",
     "decode_bundle",
     "encode_bundle",
+    "external_add_proposal",
+    "external_remove_proposal",
+    "external_senders_extension",
     "generate_key_package",
     "key_package_message",
     "parse_key_package",

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from sottovoce.mls._codec import Writer, decode_all, serialize
 from sottovoce.mls._commit_flow import PendingCommit, create_commit, receive_commit
+from sottovoce.mls._external_senders import check_external_proposal, external_sender
 from sottovoce.mls._framing import (
     protect_private,
     protect_public,
@@ -29,6 +30,7 @@ from sottovoce.mls._framing_structs import (
     PrivateMessage,
     PublicMessage,
     Sender,
+    SenderType,
     WireFormat,
     encode_content,
 )
@@ -62,6 +64,7 @@ from sottovoce.mls._tree_structs import (
 )
 from sottovoce.mls._welcome import GroupInfo, Welcome
 from sottovoce.mls.errors import (
+    CredentialRejected,
     DecodeError,
     GroupClosed,
     NotAMember,
@@ -573,7 +576,7 @@ class Group:
                 message,
                 state.context,
                 state.secrets.membership_key,
-                state.signature_key,
+                self._public_signature_key,
             )
         elif isinstance(message, PrivateMessage):
             authenticated, tree = unprotect_private(
@@ -593,11 +596,24 @@ class Group:
             self._state = state
             return ApplicationMessage(content.sender.index, body, content.authenticated_data)
         if isinstance(body, Proposal):
+            if content.sender.sender_type is SenderType.EXTERNAL:
+                check_external_proposal(body)
             ref = state.proposal_ref(authenticated)
             resolved = ResolvedProposal(body, content.sender, by_reference=True)
             self._state = state.with_pending(ref, resolved)
             return ProposalReceived(content.sender, body)
         return self._apply_commit(state, authenticated)
+
+    def _public_signature_key(self, content: FramedContent) -> bytes:
+        """Who must have signed a PublicMessage: a member, an external joiner, or an external
+        sender the group lists (whose credential the application is asked about)."""
+        state = self.state
+        if content.sender.sender_type is not SenderType.EXTERNAL:
+            return state.signature_key(content)
+        sender = external_sender(state.context.extensions, content.sender.index)
+        if not self._config.credential_validator(sender.credential, sender.signature_key):
+            raise CredentialRejected(f"external sender {content.sender.index} was rejected")
+        return sender.signature_key
 
     def _apply_commit(
         self, state: GroupState, authenticated: AuthenticatedContent

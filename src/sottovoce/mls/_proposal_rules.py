@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sottovoce.mls._codec import decode_all
+from sottovoce.mls._external_senders import external_senders
 from sottovoce.mls._framing_structs import Sender, SenderType
 from sottovoce.mls._group_context import GroupContext
 from sottovoce.mls._key_package import KeyPackage, validate_key_package
@@ -160,7 +161,9 @@ def _check_resumption_usage(
 
 
 def check_extensions_supported(tree: RatchetTree, extensions: Sequence[Extension]) -> None:
-    """Every member must support a non-default extension and what the group requires."""
+    """Every member must support a non-default extension and what the group requires; an
+    ``external_senders`` extension must decode."""
+    external_senders(extensions)
     required = required_capabilities(extensions)
     wanted = {e.extension_type for e in extensions} - _DEFAULT_EXTENSIONS
     for i, leaf in tree.members():
