@@ -187,8 +187,10 @@ def test_a_branch_psk_in_an_ordinary_commit_is_refused() -> None:
 
 def test_reinit_continues_in_the_new_group_with_every_member() -> None:
     alice, bob, carol = _three()
+    assert not alice.reinitialized
     _reinit(bob, [alice, carol])
     alice, carol = (Group.from_bytes(g.to_bytes(), config()) for g in (alice, carol))
+    assert alice.reinitialized and bob.reinitialized and alice.active
     with pytest.raises(GroupClosed):
         alice.encrypt(b"old group is closed")
     fresh = {name: bundle(name) for name in ("alice", "carol")}

@@ -259,6 +259,13 @@ class Group:
         return self._state is not None
 
     @property
+    def reinitialized(self) -> bool:
+        """True once a ReInit was committed (RFC 9420 section 11.2): the group then sends
+        nothing more (``GroupClosed``) and continues as a new group, started with
+        ``reinit_continue`` and joined with ``Group.join(..., resumption_from=self)``."""
+        return self.state.reinit is not None
+
+    @property
     def group_id(self) -> bytes:
         """Chosen by the creator; the same for every member and every epoch."""
         return self.state.context.group_id
