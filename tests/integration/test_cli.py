@@ -1,5 +1,8 @@
-"""The ``sotto`` command against a real server: two people in two "terminals" (separate config
-directories), a tail that outlives kill -9, --json output, profiles and exit statuses."""
+"""The ``sotto`` command against a real server that accepts only MLS messages: two people in two
+"terminals" (separate config directories), every message end-to-end encrypted with each
+profile's keystore (every command is a new process or a fresh run, so keys and group state come
+back from it), a tail that outlives kill -9, --json output, profiles, exit statuses, and a new
+device linked to an account. The server's files never hold what anyone wrote."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ import io
 import json
 import os
 import queue
+import secrets
 import signal
 import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +30,7 @@ from sottovoce.cli import exitcodes
 from sottovoce.cli.main import build_parser, main
 from sottovoce.cli.profile import Profile
 from sottovoce.client import SottoClient
+from sottovoce.core.errors import BadRequest
 from tests.integration.conftest import running
 from tests.integration.harness import (
     FRAME_TIMEOUT,
@@ -58,19 +63,23 @@ class Terminal:
     server: ServerProcess
     config_dir: Path
     monkeypatch: pytest.MonkeyPatch
+    env_extra: dict[str, str] = field(default_factory=dict)
+    """SOTTO_* variables this shell sets (others are cleared), e.g. SOTTO_PASSPHRASE."""
 
     def argv(self, *args: str) -> list[str]:
         return ["--server", self.server.base_url, *args]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOTTO_")}
-        return {**env, "SOTTO_CONFIG_DIR": str(self.config_dir), "PYTHONUNBUFFERED": "1"}
+        own = {"SOTTO_CONFIG_DIR": str(self.config_dir), "PYTHONUNBUFFERED": "1"}
+        return {**env, **self.env_extra, **own}
 
     def __call__(self, *args: str, stdin: bytes = b"") -> Result:
         """Run ``sotto`` in this process (fast): same code path as the script, real server."""
         for name in [k for k in os.environ if k.startswith("SOTTO_")]:
             self.monkeypatch.delenv(name)
-        self.monkeypatch.setenv("SOTTO_CONFIG_DIR", str(self.config_dir))
+        for name, value in {**self.env_extra, "SOTTO_CONFIG_DIR": str(self.config_dir)}.items():
+            self.monkeypatch.setenv(name, value)
         self.monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -93,8 +102,15 @@ class Terminal:
         return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 
     def sign_up(self, name: str) -> None:
-        result = self("register", name, "--password-stdin", stdin=PASSWORD.encode())
+        result = self(
+            "register", name, "--no-passphrase", "--password-stdin", stdin=PASSWORD.encode()
+        )
         assert result.code == 0, result.err
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.code == 0, result.err
+        return result.out
 
 
 @dataclass
@@ -124,6 +140,18 @@ def team_room(alice: Terminal, bob: Terminal) -> str:
     assert alice("room", "invite", "team", "bob").code == 0
     assert bob("room", "join", "team").code == 0
     return str(created.json()["room_id"])
+
+
+def messages(terminal: Terminal, room: str) -> list[list[str]]:
+    """[sender, text] of each message ``sotto history`` shows."""
+    events = terminal("history", room, "--json").json()["events"]
+    return [[e["sender"], e["body"]] for e in events if e["kind"] == "message"]
+
+
+def server_bytes(server: ServerProcess) -> bytes:
+    """Everything the server wrote: database, its journal and the log."""
+    files = sorted(server.data_dir.rglob("*"))
+    return b"".join(p.read_bytes() for p in files if p.is_file())
 
 
 class Lines:
@@ -162,30 +190,35 @@ def test_tail_in_another_terminal_survives_kill_and_restart_without_gaps_or_repe
         stderr=subprocess.PIPE,
         env=bob.env(),
     )
+    marker = secrets.token_hex(8)
     try:
         lines = Lines(tail)
-        assert alice.script("send", "team", "one").code == 0
-        assert alice("send", room_id, "two").code == 0
+        assert alice.script("send", "team", f"one {marker}").code == 0
+        assert alice("send", room_id, f"two {marker}").code == 0
         before = [lines.next_json(), lines.next_json()]
         server.kill()
         server.start()
-        assert alice("send", "team", "three").code == 0
+        assert alice("send", "team", f"three {marker}").code == 0
         assert alice("send", "team", "-", stdin=b"\xff\x00binary").code == 0
         after = [lines.next_json(), lines.next_json()]
     finally:
         tail.send_signal(signal.SIGINT)
         code = tail.wait(LINE_TIMEOUT)
+        assert tail.stderr is not None
+        problems = tail.stderr.read().decode()
     seen = before + after
     assert all(line["room_id"] == room_id for line in seen)
     assert [(e["body"], e["encoding"]) for e in seen] == [
-        ("one", "utf-8"),
-        ("two", "utf-8"),
-        ("three", "utf-8"),
+        (f"one {marker}", "utf-8"),
+        (f"two {marker}", "utf-8"),
+        (f"three {marker}", "utf-8"),
         ("/wBiaW5hcnk=", "base64"),
     ]
+    # Each message is the next event: no commit came between them.
     assert [e["seq"] for e in seen] == list(range(start + 1, start + 5))
     assert {e["sender"] for e in seen} == {"@alice:localhost"}
-    assert code == exitcodes.INTERRUPTED
+    assert code == exitcodes.INTERRUPTED, problems
+    assert marker.encode() not in server_bytes(server)
 
 
 def test_history_shows_text_base64_and_membership_and_pages_backwards(
@@ -195,18 +228,25 @@ def test_history_shows_text_base64_and_membership_and_pages_backwards(
     room_id = team_room(alice, bob)
     attachment = tmp_path / "blob.bin"
     attachment.write_bytes(b"\x89PNG\x00")
-    assert alice("send", "team", "hello bob").code == 0
+    hello, reply = f"hello bob {secrets.token_hex(8)}", f"hi alice {secrets.token_hex(8)}"
+    assert alice("send", "team", hello).code == 0
     assert alice("send", "team", "--file", str(attachment)).code == 0
-    text = bob("history", "team")
-    assert text.code == 0
-    assert "@alice:localhost: hello bob" in text.out
-    assert "base64:iVBORwA=" in text.out
-    assert "* @alice:localhost invited @bob:localhost" in text.out
-    assert "* @bob:localhost joined" in text.out
-    page = bob("history", room_id, "--limit", "2", "--json").json()
-    assert [e["body"] for e in page["events"]] == ["hello bob", "iVBORwA="]
-    earlier = bob("history", "team", "--limit", "2", "--before", str(page["prev"]), "--json")
+    assert bob("send", "team", reply).code == 0
+    for reader in (alice, bob):
+        text = reader("history", "team")
+        assert text.code == 0
+        assert f"@alice:localhost: {hello}" in text.out
+        assert "base64:iVBORwA=" in text.out
+        assert f"@bob:localhost: {reply}" in text.out
+        assert "* @alice:localhost invited @bob:localhost" in text.out
+        assert "* @bob:localhost joined" in text.out
+    page = bob("history", room_id, "--limit", "3", "--json").json()
+    assert [e["body"] for e in page["events"]] == [hello, "iVBORwA=", reply]
+    # Earlier: the join, the Add commit (not shown: it decrypts to nothing) and the invite.
+    earlier = bob("history", "team", "--limit", "3", "--before", str(page["prev"]), "--json")
     assert [e["kind"] for e in earlier.json()["events"]] == ["member", "member"]
+    stored = server_bytes(server)
+    assert hello.encode() not in stored and reply.encode() not in stored
 
 
 def test_exit_statuses_tell_scripts_what_failed(
@@ -217,6 +257,8 @@ def test_exit_statuses_tell_scripts_what_failed(
     room_id = alice("room", "create", "--name", "private", "--json").json()["room_id"]
 
     assert carol("room", "list").code == exitcodes.AUTH
+    # Carol's keystore is made (key file) before her command finds she is not signed in.
+    assert carol("send", room_id, "hi", "--no-passphrase").code == exitcodes.AUTH
     wrong = carol("login", "alice", "--password-stdin", stdin=b"not the password")
     assert wrong.code == exitcodes.AUTH
     assert bob("send", "nowhere", "hi").code == exitcodes.NOT_FOUND
@@ -247,6 +289,7 @@ def test_profiles_keep_accounts_apart_in_private_session_files(
             name,
             "register",
             name,
+            "--no-passphrase",
             "--password-stdin",
             "--json",
             stdin=PASSWORD.encode(),
@@ -270,7 +313,8 @@ def test_devices_revoke_and_logout_end_sessions(
 ) -> None:
     laptop, phone = terminals.open(server, "laptop"), terminals.open(server, "phone")
     laptop.sign_up("dana")
-    assert phone("login", "dana", "--password-stdin", stdin=PASSWORD.encode()).code == 0
+    signed = phone("login", "dana", "--no-passphrase", "--password-stdin", stdin=PASSWORD.encode())
+    assert signed.code == 0, signed.err
     devices = laptop("devices", "--json").json()["devices"]
     assert len(devices) == 2
     other = next(d["device_id"] for d in devices if not d["current"])
@@ -290,9 +334,103 @@ def test_direct_rooms_and_kicks_by_short_user_names(
     direct = alice("room", "create", "--name", "dm", "--direct", "bob", "--json").json()
     assert direct["kind"] == "direct"
     assert {m["user_id"] for m in direct["members"]} == {"@alice:localhost", "@bob:localhost"}
+    bob.ok("room", "join", "dm")
+    marker = secrets.token_hex(8)
+    bob.ok("send", "dm", f"hi {marker}")
+    assert f"@bob:localhost: hi {marker}" in alice.ok("history", "dm")
+
     room_id = team_room(alice, bob)
     assert alice("room", "kick", "team", "@bob:localhost").code == 0
+    # The group moved on without Bob: Alice still sends, and reads it back, in a new epoch.
+    alice.ok("send", "team", f"after {marker}")
+    assert f"@alice:localhost: after {marker}" in alice.ok("history", "team")
     assert bob("send", room_id, "still here?").code == exitcodes.FORBIDDEN
+    assert marker.encode() not in server_bytes(server)
+
+
+def test_keystore_key_sources_and_no_silent_plaintext(
+    server: ServerProcess, terminals: Terminals
+) -> None:
+    alice = terminals.open(server, "alice")
+    # No terminal, no SOTTO_PASSPHRASE, no keyring, no --no-passphrase: nothing is created.
+    refused = alice("register", "alice", "--password-stdin", stdin=PASSWORD.encode())
+    assert refused.code == exitcodes.KEYS
+    assert "SOTTO_PASSPHRASE" in refused.err and "--no-passphrase" in refused.err
+    assert not (alice.config_dir / "profiles" / "default" / "session.json").exists()
+    # SOTTO_PASSPHRASE: the keystore is locked by it; commands without it fail the same way.
+    alice.env_extra["SOTTO_PASSPHRASE"] = "correct horse battery staple"
+    assert alice("register", "alice", "--password-stdin", stdin=PASSWORD.encode()).code == 0
+    assert not (alice.config_dir / "profiles" / "default" / "keystore.key").exists()
+    alice.ok("room", "create", "--name", "notes")
+    del alice.env_extra["SOTTO_PASSPHRASE"]
+    assert alice("send", "notes", "locked").code == exitcodes.KEYS
+    alice.env_extra["SOTTO_PASSPHRASE"] = "not the passphrase"
+    assert alice("send", "notes", "wrong key").code == exitcodes.KEYS
+    alice.env_extra["SOTTO_PASSPHRASE"] = "correct horse battery staple"
+    marker = secrets.token_hex(8)
+    alice.ok("send", "notes", marker)
+    assert f"@alice:localhost: {marker}" in alice.ok("history", "notes")
+    # The server itself takes nothing but MLS messages: a plaintext body is refused.
+    room_id = alice("room", "list", "--json").json()["rooms"][0]["room_id"]
+    profile = Profile(server=server.base_url, base=alice.config_dir)
+
+    async def send_plaintext() -> None:
+        async with SottoClient(server.base_url, store=profile) as plain:
+            await plain.send(room_id, marker.encode())
+
+    with pytest.raises(BadRequest):
+        asyncio.run(send_plaintext())
+    assert marker.encode() not in server_bytes(server)
+
+
+def test_a_device_linked_through_the_cli_reads_what_is_sent_after_it_joined(
+    server: ServerProcess, terminals: Terminals
+) -> None:
+    alice, bob = two_people(terminals, server)
+    team_room(alice, bob)
+    alice.ok("send", "team", "before the laptop")
+    laptop = terminals.open(server, "alice-laptop")
+    signed = laptop(
+        "login", "alice", "--no-passphrase", "--password-stdin", "--json", stdin=PASSWORD.encode()
+    )
+    assert signed.code == 0, signed.err
+    assert signed.json()["linked"] is False
+    assert "sotto link" in signed.err
+    assert laptop("send", "team", "too early").code == exitcodes.KEYS
+    link = subprocess.Popen(
+        [sys.executable, "-m", "sottovoce", *laptop.argv("link", "--json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=laptop.env(),
+    )
+    try:
+        lines = Lines(link)
+        payload = lines.next_json()["payload"]
+        assert payload.startswith("sotto-link:")
+        assert bob("link", "approve", payload).code != 0  # not Bob's device
+        alice.ok("link", "approve", payload)
+        linked = lines.next_json()
+    finally:
+        code = link.wait(LINE_TIMEOUT)
+        assert link.stderr is not None
+        problems = link.stderr.read().decode()
+    assert code == 0, problems
+    assert linked["linked"] == "@alice:localhost"
+    assert [r["name"] for r in laptop("room", "list", "--json").json()["rooms"]] == ["team"]
+
+    marker = secrets.token_hex(8)
+    bob.ok("send", "team", f"bob {marker}")
+    alice.ok("send", "team", f"phone {marker}")
+    laptop.ok("send", "team", f"laptop {marker}")
+    after = [
+        ["@bob:localhost", f"bob {marker}"],
+        ["@alice:localhost", f"phone {marker}"],
+        ["@alice:localhost", f"laptop {marker}"],
+    ]
+    # The laptop reads everything since it joined, and nothing from before.
+    assert messages(laptop, "team") == after
+    assert messages(alice, "team")[-3:] == messages(bob, "team")[-3:] == after
+    assert marker.encode() not in server_bytes(server)
 
 
 async def test_processes_sharing_a_profile_never_spend_one_refresh_token_twice(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from typing import TYPE_CHECKING
 
 from sottovoce.cli.context import Context, UsageError, client_command
 from sottovoce.cli.output import device_document, device_line, emit, session_document
+from sottovoce.client.e2ee import DeviceNotLinked
 from sottovoce.client.records import Session
 
 if TYPE_CHECKING:
@@ -20,24 +22,29 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="create an account and sign this machine in",
         description="Create an account on the server and keep the new session in the profile. "
-        "The password (8 to 1024 characters) is asked for twice, or read from stdin.",
+        "The password (8 to 1024 characters) is asked for twice, or read from stdin. This device "
+        "creates your identity key and keeps it, with every other secret, in the profile's "
+        "encrypted keystore (its key: --no-passphrase, SOTTO_PASSPHRASE, the OS keyring, or a "
+        "passphrase typed twice).",
     )
     signup.add_argument("name", help="username: 1-64 characters of a-z 0-9 . _ = -")
     signup.add_argument(
         "--invite-code", metavar="CODE", help="needed when the server runs --registration invite"
     )
     _device_name_option(signup)
-    signup.set_defaults(func=client_command(register_account))
+    signup.set_defaults(func=client_command(register_account, keystore=True))
 
     login = subparsers.add_parser(
         "login",
         parents=[common],
         help="sign this machine in",
-        description="Sign in and keep the session (a new device) in the profile.",
+        description="Sign in and keep the session (a new device) in the profile. If your "
+        "account already has devices, this one needs your identity key from one of them: run "
+        "'sotto link' here, as the command then says.",
     )
     login.add_argument("name", nargs="?", help="username (default: the profile's current account)")
     _device_name_option(login)
-    login.set_defaults(func=client_command(log_in))
+    login.set_defaults(func=client_command(log_in, keystore=True))
 
     logout = subparsers.add_parser(
         "logout",
@@ -75,14 +82,27 @@ def _device_name(ctx: Context) -> str:
     return str(ctx.args.device_name or f"sotto on {platform.node() or 'this machine'}")
 
 
+LINK_HINT = (
+    "this account already has an identity key on another device: run 'sotto link' here and "
+    "approve it there with 'sotto link approve <payload>'"
+)
+
+
 async def _signed_in(ctx: Context, session: Session) -> None:
-    # An encrypting profile publishes this device's keys now, so others can add it to rooms.
-    await ctx.crypto()
+    # This device publishes its keys now, so others can add it to rooms; a later device of the
+    # account first receives the identity key by linking.
+    try:
+        await ctx.crypto()
+        linked = True
+    except DeviceNotLinked:
+        linked = False
     emit(
         ctx.json,
-        session_document(ctx.profile.server, session),
+        {**session_document(ctx.profile.server, session), "linked": linked},
         f"signed in as {session.user_id} (device {session.device_id})",
     )
+    if not linked:
+        print(f"sotto: {LINK_HINT}", file=sys.stderr)
 
 
 async def register_account(ctx: Context) -> None:

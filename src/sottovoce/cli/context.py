@@ -1,6 +1,6 @@
-"""What every client command runs with: the profile, an SDK client (encrypting when the profile
-has a keystore), name resolution, password input, and the one place where errors become messages
-and exit statuses."""
+"""What every client command runs with: the profile, an SDK client (encrypting every message
+through the profile's keystore), name resolution, password input, and the one place where errors
+become messages and exit statuses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sottovoce.cli import exitcodes
-from sottovoce.cli.encryption import DeviceCrypto, wanted
+from sottovoce.cli.encryption import DeviceCrypto
 from sottovoce.cli.output import report_error
 from sottovoce.cli.profile import DEFAULT_PROFILE, Profile
 from sottovoce.client.e2ee import RoomCrypto
@@ -46,11 +46,20 @@ class Context:
             )
         return session
 
-    async def crypto(self) -> RoomCrypto | None:
-        """This device's encryption, started (signed in, keys published); None in plaintext."""
+    def _device(self) -> DeviceCrypto:
         if self.device is None:
-            return None
-        return await self.device.started(self.client, self.session())
+            raise RuntimeError("a command that encrypts must be made with keystore=True")
+        return self.device
+
+    def unstarted_crypto(self) -> RoomCrypto:
+        """This device's encryption before it starts: linking gives it its identity first."""
+        return self._device().crypto
+
+    async def crypto(self) -> RoomCrypto:
+        """This device's encryption, started (signed in, keys published)."""
+        device = self._device()
+        self.session()  # raises the "sign in first" error for a profile without a session
+        return await device.started(self.client)
 
     def user_id(self, user: str) -> str:
         """``bob`` means ``@bob:<this session's server name>``; full ids pass unchanged."""
@@ -101,7 +110,9 @@ def profile_of(args: argparse.Namespace) -> Profile:
 async def _run(handler: Handler, args: argparse.Namespace, keystore: bool) -> None:
     profile = profile_of(args)
     device = None
-    if keystore or wanted(profile.directory, args):
+    if keystore:
+        # Opened before the server is asked anything: a command that cannot encrypt fails
+        # before it changes anything there.
         device = DeviceCrypto(profile.directory, no_passphrase=bool(args.no_passphrase))
     try:
         codec = None if device is None else device.crypto
@@ -116,7 +127,7 @@ def client_command(
     handler: Handler, *, keystore: bool = False
 ) -> Callable[[argparse.Namespace], int]:
     """The argparse ``func`` for an async handler: runs it and maps failures to exit statuses.
-    ``keystore``: the command needs the keystore even in a profile that has none yet."""
+    ``keystore``: the command encrypts or decrypts, so it opens (or creates) the keystore."""
 
     def run(args: argparse.Namespace) -> int:
         try:

@@ -20,8 +20,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         help="show the safety number with a user, or mark them verified",
         description="Print the safety number of your identity key and USER's, the same on both "
         "sides. Compare it with USER in person or over another channel; if it matches, run "
-        "again with --mark. A changed identity key is reported as a warning. The keystore's "
-        "passphrase comes from the OS keyring, SOTTO_PASSPHRASE or a prompt.",
+        "again with --mark. A changed identity key is reported as a warning.",
     )
     verify.add_argument("user", metavar="USER", help="@name:server, or name on this server")
     verify.add_argument(
@@ -33,7 +32,6 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 async def verify_user(ctx: Context) -> None:
     user_id = ctx.user_id(ctx.args.user)
     crypto = await ctx.crypto()
-    assert crypto is not None  # a keystore command always has one
     number, key = await crypto.safety_number(user_id)
     warnings = [str(w) for w in crypto.trust.warnings() if w.user_id == user_id]
     if ctx.args.mark:

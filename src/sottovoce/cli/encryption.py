@@ -1,21 +1,17 @@
 """This device's end-to-end encryption for one CLI command: the profile's keystore, opened from
-the OS keyring, ``SOTTO_PASSPHRASE``, a prompt or (``--no-passphrase``) a key file, and the
-``RoomCrypto`` over it. Every command is a new process, so identity, device keys and group state
-live only in the keystore between commands."""
+``--no-passphrase``'s key file, ``SOTTO_PASSPHRASE``, the OS keyring or a prompt on a terminal
+(``client/unlock.py``), and the ``RoomCrypto`` over it. Every command is a new process, so
+identity, device keys and group state live only in the keystore between commands."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
 from sottovoce.client.e2ee import RoomCrypto
-from sottovoce.client.identity import IdentityKeyPair
 from sottovoce.client.keystore import Keystore
-from sottovoce.client.records import Session
 from sottovoce.client.sdk import SottoClient
-from sottovoce.client.unlock import PASSPHRASE_ENV, STORE_FILE, open_profile_store
+from sottovoce.client.unlock import STORE_FILE, open_profile_store
 
 KEY_FILE_HELP = (
     "when the keystore is created: keep its key in a 0600 file in the profile instead of asking "
@@ -23,35 +19,25 @@ KEY_FILE_HELP = (
 )
 
 
-def wanted(directory: Path, args: argparse.Namespace) -> bool:
-    """Whether this profile encrypts: it has a keystore, or the command says how to create one.
-    A profile without one stays plaintext, which a server with SOTTO_REQUIRE_MLS refuses."""
-    return (
-        bool(getattr(args, "no_passphrase", False))
-        or bool(os.environ.get(PASSPHRASE_ENV))
-        or (directory / STORE_FILE).exists()
-    )
-
-
 class DeviceCrypto:
     """The keystore and ``RoomCrypto`` of one command; ``started`` once signed in."""
 
     def __init__(self, directory: Path, *, no_passphrase: bool) -> None:
-        opened = open_profile_store(directory, no_passphrase=no_passphrase)
-        if opened.warning is not None:
+        created = not (directory / STORE_FILE).exists()
+        opened = open_profile_store(
+            directory, no_passphrase=no_passphrase, interactive=sys.stdin.isatty()
+        )
+        # Said once, when the choice is made: repeated on every command it would bury the
+        # errors scripts read from stderr.
+        if opened.warning is not None and created:
             print(f"sotto: {opened.warning}", file=sys.stderr)
         self._store: Keystore = opened.store
-        held = self._store.load_identity()
-        # A new identity is saved once the session names its user (after register or login).
-        self._unsaved = held is None
-        self._identity = IdentityKeyPair.generate() if held is None else held[1]
-        self.crypto = RoomCrypto(self._identity, self._store)
+        self.crypto = RoomCrypto(store=self._store)
         self._started = False
 
-    async def started(self, client: SottoClient, session: Session) -> RoomCrypto:
-        if self._unsaved:
-            self._store.save_identity(session.user_id, self._identity)
-            self._unsaved = False
+    async def started(self, client: SottoClient) -> RoomCrypto:
+        """The device's encryption, keys published; ``DeviceNotLinked`` for a later device of a
+        user that has not received the identity key yet."""
         if not self._started:
             await self.crypto.start(client)
             self._started = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sottovoce.client.device_link import LinkTimeout
+from sottovoce.client.e2ee import DeviceNotLinked
+from sottovoce.client.e2ee_errors import KeySourceUnavailable, WrongStoreKey
 from sottovoce.client.errors import ServerUnreachable
 from sottovoce.core import errors
 
@@ -13,6 +16,7 @@ NOT_FOUND = 4
 FORBIDDEN = 5
 UNREACHABLE = 6
 RATE_LIMITED = 7
+KEYS = 8
 INTERRUPTED = 130
 
 EPILOG = """\
@@ -25,6 +29,9 @@ exit status:
   5  forbidden: not a member, not invited, role too low, registration closed
   6  server unreachable
   7  rate limited: try again later
+  8  encryption keys: no key source for the keystore (no terminal to ask a passphrase, no
+     SOTTO_PASSPHRASE, no keyring, no --no-passphrase), wrong passphrase, or this device is
+     not linked to your other devices yet ('sotto link')
   130 interrupted (Ctrl-C)
 """
 
@@ -44,6 +51,10 @@ _BY_CLASS: dict[type[errors.SottoError], int] = {
     errors.NotInvited: FORBIDDEN,
     errors.RegistrationClosed: FORBIDDEN,
     errors.InvalidInviteCode: FORBIDDEN,
+    KeySourceUnavailable: KEYS,
+    WrongStoreKey: KEYS,
+    DeviceNotLinked: KEYS,
+    LinkTimeout: KEYS,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sottovoce.cli import account, admin, e2ee, messages, rooms, serve
+from sottovoce.cli import account, admin, e2ee, link, messages, rooms, serve
 from sottovoce.cli.encryption import KEY_FILE_HELP
 from sottovoce.cli.exitcodes import EPILOG
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     rooms.register(subparsers, common)
     messages.register(subparsers, common)
     e2ee.register(subparsers, common)
+    link.register(subparsers, common)
     serve.register(subparsers)
     admin.register(subparsers)
     return parser

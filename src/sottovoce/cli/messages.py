@@ -44,7 +44,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     send.add_argument("room", metavar="ROOM", help=ROOM_HELP)
     send.add_argument("text", metavar="TEXT", nargs="?", help="the message, or - for stdin")
     send.add_argument("--file", metavar="PATH", type=Path, help="send this file's bytes")
-    send.set_defaults(func=client_command(send_message))
+    send.set_defaults(func=client_command(send_message, keystore=True))
 
     history = subparsers.add_parser(
         "history",
@@ -61,7 +61,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     history.add_argument(
         "--before", type=_seq, metavar="SEQ", help="page backwards from this sequence number"
     )
-    history.set_defaults(func=client_command(show_history))
+    history.set_defaults(func=client_command(show_history, keystore=True))
 
     tail = subparsers.add_parser(
         "tail",
@@ -78,7 +78,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         metavar="SEQ",
         help="start after this sequence number instead of after the latest event",
     )
-    tail.set_defaults(func=client_command(tail_room))
+    tail.set_defaults(func=client_command(tail_room, keystore=True))
 
 
 def _body(args: argparse.Namespace) -> bytes:
@@ -96,29 +96,22 @@ def _body(args: argparse.Namespace) -> bytes:
 async def send_message(ctx: Context) -> None:
     body = _body(ctx.args)
     room_id = await ctx.room_id(ctx.args.room)
-    crypto = await ctx.crypto()
-    if crypto is None:
-        sent = await ctx.client.send(room_id, body)
-        emit(ctx.json, sent_document(sent), f"sent {sent.event_id} (seq {sent.seq})")
-        return
-    seq = await crypto.send(room_id, body)
-    emit(ctx.json, {"room_id": room_id, "seq": seq}, f"sent encrypted (seq {seq})")
+    sent = await (await ctx.crypto()).send(room_id, body)
+    emit(ctx.json, sent_document(sent), f"sent {sent.event_id} (seq {sent.seq})")
 
 
 def _print_event(ctx: Context, event: Event) -> None:
     emit(ctx.json, event_document(event), event_line(event))
 
 
-def _shown(ctx: Context, event: Event) -> bool:
-    # Encrypted rooms carry MLS commits among the messages; they decrypt to nothing to show.
-    return ctx.device is None or event.kind is not EventKind.MESSAGE or bool(event.body)
+def _shown(event: Event) -> bool:
+    # Rooms carry MLS commits among the messages; they decrypt to nothing to show.
+    return event.kind is not EventKind.MESSAGE or bool(event.body)
 
 
 async def _caught_up(ctx: Context, room_id: str) -> None:
     """Process the room's commits in order first: a page or a live event may start after them."""
-    crypto = await ctx.crypto()
-    if crypto is not None:
-        await crypto.catch_up(room_id)
+    await (await ctx.crypto()).catch_up(room_id)
 
 
 async def show_history(ctx: Context) -> None:
@@ -126,7 +119,7 @@ async def show_history(ctx: Context) -> None:
     await _caught_up(ctx, room.room_id)
     before = ctx.args.before if ctx.args.before is not None else room.last_seq + 1
     page = await ctx.client.history(room.room_id, before=before, limit=ctx.args.limit)
-    shown = [e for e in page.events if _shown(ctx, e)]
+    shown = [e for e in page.events if _shown(e)]
     if ctx.json:
         events = [event_document(e) for e in shown]
         emit(True, {"room_id": room.room_id, "events": events, "prev": page.cursor}, "")
@@ -140,5 +133,5 @@ async def tail_room(ctx: Context) -> None:
     start = ctx.args.since if ctx.args.since is not None else room.last_seq
     await _caught_up(ctx, room.room_id)
     async for item in ctx.client.events(since={room.room_id: start}):
-        if isinstance(item, Event) and item.room_id == room.room_id and _shown(ctx, item):
+        if isinstance(item, Event) and item.room_id == room.room_id and _shown(item):
             _print_event(ctx, item)

@@ -36,7 +36,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--direct", metavar="USER", help=f"make a direct room with this user ({USER_HELP})"
     )
-    create.set_defaults(func=client_command(create_room))
+    create.set_defaults(func=client_command(create_room, keystore=True))
 
     listing = actions.add_parser(
         "list",
@@ -46,17 +46,17 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     listing.set_defaults(func=client_command(list_rooms))
 
-    for name, summary, handler, with_user in (
-        ("invite", "invite a user", invite, True),
-        ("join", "accept an invitation", join, False),
-        ("leave", "leave a room", leave, False),
-        ("kick", "remove a member (owner and admins)", kick, True),
+    for name, summary, handler, with_user, keystore in (
+        ("invite", "invite a user", invite, True, True),
+        ("join", "accept an invitation", join, False, True),
+        ("leave", "leave a room", leave, False, False),
+        ("kick", "remove a member (owner and admins)", kick, True, True),
     ):
         action = actions.add_parser(name, parents=[common], help=summary, description=summary)
         action.add_argument("room", metavar="ROOM", help=ROOM_HELP)
         if with_user:
             action.add_argument("user", metavar="USER", help=USER_HELP)
-        action.set_defaults(func=client_command(handler))
+        action.set_defaults(func=client_command(handler, keystore=keystore))
 
     role = actions.add_parser(
         "role",
@@ -71,22 +71,14 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 
 async def create_room(ctx: Context) -> None:
-    ctx.session()
     args = ctx.args
     crypto = await ctx.crypto()
-    if crypto is not None:
-        if args.direct:
-            direct = [ctx.user_id(args.direct)]
-            room_id = await crypto.create_room(args.name, RoomKind.DIRECT, invite=direct)
-        else:
-            room_id = await crypto.create_room(args.name)
-        room = await ctx.client.room(room_id)
-    elif args.direct:
-        room = await ctx.client.create_room(
-            args.name, kind=RoomKind.DIRECT, invite=[ctx.user_id(args.direct)]
-        )
+    if args.direct:
+        direct = [ctx.user_id(args.direct)]
+        room_id = await crypto.create_room(args.name, RoomKind.DIRECT, invite=direct)
     else:
-        room = await ctx.client.create_room(args.name)
+        room_id = await crypto.create_room(args.name)
+    room = await ctx.client.room(room_id)
     emit(ctx.json, room_document(room), room.room_id)
 
 
@@ -98,37 +90,28 @@ async def list_rooms(ctx: Context) -> None:
 
 
 def _done(ctx: Context, event: Event | None, text: str, room_id: str, user_id: str) -> None:
-    """``event``: the membership event, None when an encrypted flow made it (among commits)."""
+    """``event``: the membership event, None when an encryption flow made it among commits."""
     document = {"room_id": room_id, "user_id": user_id} if event is None else event_document(event)
     emit(ctx.json, document, text)
 
 
 async def invite(ctx: Context) -> None:
     room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
-    crypto = await ctx.crypto()
-    if crypto is None:
-        event = await ctx.client.invite(room_id, user)
-    else:
-        await crypto.invite(room_id, user)
-        event = None
-    _done(ctx, event, f"invited {user} to {room_id}", room_id, user)
+    await (await ctx.crypto()).invite(room_id, user)
+    _done(ctx, None, f"invited {user} to {room_id}", room_id, user)
 
 
 async def join(ctx: Context) -> None:
     room_id = await ctx.room_id(ctx.args.room)
-    crypto = await ctx.crypto()
-    if crypto is None:
-        event = await ctx.client.join(room_id)
-    else:
-        # The room's group is joined from the Welcome its inviter left in this device's mailbox;
-        # joining the group joins the server room too.
-        if room_id not in await crypto.accept_welcomes():
-            raise NotFound(
-                f"no key material for {room_id} has reached this device yet: ask the inviter "
-                "to invite you again after this device signed in"
-            )
-        event = None
-    _done(ctx, event, f"joined {room_id}", room_id, ctx.session().user_id)
+    # The room's group is joined from the Welcome its inviter left in this device's mailbox;
+    # joining the group joins the server room too.
+    if room_id not in await (await ctx.crypto()).accept_welcomes():
+        await ctx.client.room(room_id)  # not invited at all: the server's own refusal
+        raise NotFound(
+            f"no key material for {room_id} has reached this device yet: ask the inviter "
+            "to invite you again after this device signed in"
+        )
+    _done(ctx, None, f"joined {room_id}", room_id, ctx.session().user_id)
 
 
 async def leave(ctx: Context) -> None:
@@ -139,13 +122,8 @@ async def leave(ctx: Context) -> None:
 
 async def kick(ctx: Context) -> None:
     room_id, user = await ctx.room_id(ctx.args.room), ctx.user_id(ctx.args.user)
-    crypto = await ctx.crypto()
-    if crypto is None:
-        event = await ctx.client.kick(room_id, user)
-    else:
-        await crypto.remove(room_id, user)
-        event = None
-    _done(ctx, event, f"removed {user} from {room_id}", room_id, user)
+    await (await ctx.crypto()).remove(room_id, user)
+    _done(ctx, None, f"removed {user} from {room_id}", room_id, user)
 
 
 async def set_role(ctx: Context) -> None:

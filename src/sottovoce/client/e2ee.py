@@ -44,7 +44,7 @@ from sottovoce.client.identity import (
 )
 from sottovoce.client.keystore import Keystore
 from sottovoce.client.padding import pad, unpad
-from sottovoce.client.records import RoomInfo
+from sottovoce.client.records import RoomInfo, Sent
 from sottovoce.client.sdk import SottoClient
 from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord, safety_number
 from sottovoce.core.delivery import read_header
@@ -435,16 +435,16 @@ class RoomCrypto:
 
     # Messages ---------------------------------------------------------------------------------
 
-    async def send(self, room_id: str, text: bytes) -> int:
-        """Send ``text`` encrypted; returns its seq. A send the server refuses as being for an
-        old epoch is re-encrypted after the room's newer commits are processed."""
+    async def send(self, room_id: str, text: bytes) -> Sent:
+        """Send ``text`` encrypted. A send the server refuses as being for an old epoch is
+        re-encrypted after the room's newer commits are processed."""
         if room_id not in self._groups:
             # Not a member on the server says so with its own error; a member whose device was
             # never added gets the E2EE one from ``seal``.
             await self.sdk.room(room_id)
         for _ in range(COMMIT_ATTEMPTS):
             try:
-                return (await self.sdk.send(room_id, text)).seq
+                return await self.sdk.send(room_id, text)
             except StaleEpoch:
                 await self.catch_up(room_id)
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
