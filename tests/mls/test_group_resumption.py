@@ -4,16 +4,22 @@ own copy of the old group, checking the new group against it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sottovoce.mls._codec import serialize
+from sottovoce.mls._framing_structs import MLSMessage
 from sottovoce.mls._group import CommitOutput, Group
 from sottovoce.mls._group_state import RESUMPTION_PSK_EPOCHS
 from sottovoce.mls._key_package import KeyPackageBundle
+from sottovoce.mls._key_schedule import epoch_secrets_from_joiner
 from sottovoce.mls._proposals import Add, PreSharedKey, Proposal, ResumptionPSKUsage
-from sottovoce.mls._psk import ResumptionPSKs
+from sottovoce.mls._psk import ResumptionPSKs, resolve_psks
 from sottovoce.mls._resumption import resumption_psk_id
+from sottovoce.mls._transcript import confirmation_tag
 from sottovoce.mls._tree_structs import Extension, ExtensionType, RequiredCapabilities
+from sottovoce.mls._welcome import GroupInfo, GroupSecrets, create_welcome
 from sottovoce.mls.errors import (
     GroupClosed,
     InvalidProposal,
@@ -24,6 +30,7 @@ from sottovoce.mls.errors import (
     ResumptionParametersMismatch,
 )
 from tests.mls.group_helpers import (
+    SUITE,
     add_members,
     assert_same_epoch,
     bundle,
@@ -155,6 +162,32 @@ def test_joiner_refuses_a_branch_under_the_old_group_id() -> None:
     bob2 = bundle("bob")
     out = _crafted(alice, ResumptionPSKUsage.BRANCH, alice.group_id, bundle("alice"), [bob2])
     _rejects_join(out, bob2, bob, ResumptionParametersMismatch)
+
+
+def test_joiner_refuses_a_branch_group_not_at_epoch_1() -> None:
+    alice, bob, _ = _three()
+    bob2 = bundle("bob")
+    sub, _ = alice.branch(b"subgroup", bundle("alice"), [bob2.key_package])
+    pending = sub._pending_commit
+    assert pending is not None
+    # A Welcome into the same group claimed at epoch 2, built and signed as a creator that
+    # ignores section 11.3 would: the key schedule is sound, only the epoch is wrong.
+    state = pending.state
+    context = dataclasses.replace(state.context, epoch=2)
+    psk = resumption_psk_id(alice.state, ResumptionPSKUsage.BRANCH, bytes(32))
+    resumed = ResumptionPSKs(alice.group_id, alice.state.resumption_psks)
+    psk_secret = resolve_psks(SUITE, [psk], external={}, own=None, resumed=resumed)
+    joiner_secret = bytes(range(32))
+    secrets = epoch_secrets_from_joiner(SUITE, joiner_secret, psk_secret, serialize(context))
+    tag = confirmation_tag(SUITE, secrets.confirmation_key, context.confirmed_transcript_hash)
+    ratchet_tree = (Extension(ExtensionType.RATCHET_TREE, serialize(state.tree)),)
+    info = GroupInfo(context, ratchet_tree, tag, state.own_leaf).signed(SUITE, state.signature_priv)
+    group_secrets = GroupSecrets(joiner_secret, None, (psk,))
+    welcome = create_welcome(
+        SUITE, secrets.welcome_secret, info, [(bob2.key_package, group_secrets)]
+    )
+    out = CommitOutput(b"", serialize(MLSMessage(welcome)))
+    _rejects_join(out, bob2, bob, ResumptionEpochMismatch)
 
 
 def test_branch_welcome_needs_the_old_group() -> None:

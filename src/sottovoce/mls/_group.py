@@ -533,10 +533,7 @@ class Group:
         key_packages: Sequence[KeyPackage],
         extensions: tuple[Extension, ...],
     ) -> tuple[Group, CommitOutput]:
-        if bundle.key_package.cipher_suite != (
-            old.reinit.cipher_suite if old.reinit is not None else old.suite.suite_id
-        ):
-            raise ResumptionParametersMismatch("the key package is for another cipher suite")
+        # The new group takes the bundle's cipher suite, which check_resumed_group compares.
         new = Group.create(group_id, bundle, self._config, extensions)
         psk = resumption_psk_id(old, usage, self._config.random_bytes(old.suite.hash_len))
         members = [kp.leaf_node.credential for kp in (bundle.key_package, *key_packages)]

@@ -90,7 +90,8 @@ class ResumptionError(ValidationError):
 
 
 class ResumptionGroupMissing(ResumptionError):
-    """The old group's state is needed but was not given, or another group's was."""
+    """The old group's state is needed but was not given, or another group's was, or one
+    was given for a Welcome that resumes no group."""
 
 
 class ResumptionEpochMismatch(ResumptionError):
