@@ -174,8 +174,8 @@ def _ratchet_kind(content_type: ContentType) -> RatchetKind:
 
 
 def _apply_reuse_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
-    head = bytes(a ^ b for a, b in zip(nonce, reuse_guard, strict=False))
-    return head + nonce[_REUSE_GUARD_LEN:]
+    head = int.from_bytes(nonce[:_REUSE_GUARD_LEN], "big") ^ int.from_bytes(reuse_guard, "big")
+    return head.to_bytes(_REUSE_GUARD_LEN, "big") + nonce[_REUSE_GUARD_LEN:]
 
 
 def _content_aad(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from sottovoce.mls._codec import Reader, Writer, read_enum
@@ -19,11 +19,20 @@ class GroupContext:
     confirmed_transcript_hash: bytes
     extensions: tuple[Extension, ...] = ()
     version: ProtocolVersion = ProtocolVersion.MLS10
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """This value's encoding once computed: every message of the epoch signs over it."""
 
     def encode(self, w: Writer) -> None:
-        w.u16(self.version).u16(self.cipher_suite).opaque(self.group_id).u64(self.epoch)
-        w.opaque(self.tree_hash).opaque(self.confirmed_transcript_hash)
-        w.vector(self.extensions, write_extension)
+        encoding = self._encoding
+        if encoding is None:
+            own = Writer()
+            own.u16(self.version).u16(self.cipher_suite).opaque(self.group_id).u64(self.epoch)
+            own.opaque(self.tree_hash).opaque(self.confirmed_transcript_hash)
+            own.vector(self.extensions, write_extension)
+            encoding = own.bytes()
+            # Frozen, so the encoding cannot go stale; ``replace`` starts a copy without it.
+            object.__setattr__(self, "_encoding", encoding)
+        w.raw(encoding)
 
     @classmethod
     def decode(cls, r: Reader) -> Self:

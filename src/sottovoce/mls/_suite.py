@@ -48,6 +48,12 @@ class _SignatureScheme(Protocol):
     def generate(self) -> tuple[bytes, bytes]: ...
 
 
+@lru_cache(maxsize=64)
+def _kdf_label_head(length: int, label: bytes) -> bytes:
+    """``length`` and ``label`` of a KDFLabel, encoded: the part that repeats across calls."""
+    return Writer().u16(length).opaque(_mls_label(label)).bytes()
+
+
 @lru_cache(maxsize=16)
 def _signing_key(seed: bytes) -> Ed25519PrivateKey:
     # Loading a seed expands it (a SHA-512 and a scalar multiplication), which cost as much as
@@ -110,18 +116,9 @@ class CipherSuite:
         return hkdf_expand(self._hash, prk, info, length)
 
     def expand_with_label(self, secret: bytes, label: bytes, context: bytes, length: int) -> bytes:
-        # KDFLabel encoded by hand: it is built for every derived key, and a Writer's method
-        # calls cost more than the HMAC that consumes it.
-        label = _MLS_LABEL_PREFIX + label
-        kdf_label = b"".join(
-            (
-                length.to_bytes(2, "big"),
-                encode_varint(len(label)),
-                label,
-                encode_varint(len(context)),
-                context,
-            )
-        )
+        # KDFLabel encoded by hand from a cached head: it is built for every derived key, and
+        # a Writer's method calls cost more than the HMAC that consumes it.
+        kdf_label = _kdf_label_head(length, label) + encode_varint(len(context)) + context
         return hkdf_expand(self._hash, secret, kdf_label, length)
 
     def derive_secret(self, secret: bytes, label: bytes) -> bytes:
