@@ -2,6 +2,10 @@
 
 The ``shared_*`` variants live for a whole module: use them where tests cannot disturb each other
 (every test makes its own people and rooms); they keep the suite fast.
+
+These servers accept only MLS message bodies, as in production. Tests of the transport that send
+arbitrary bodies say so with the ``plaintext`` marker (``pytestmark = pytest.mark.plaintext`` for
+a module): their servers then run with ``--allow-plaintext``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,18 @@ from tests.conftest import _pg_admin, unavailable
 from tests.integration.harness import Person, ServerProcess, new_person, sqlite_url
 
 ENGINES = ["sqlite", "postgres"]
+PLAINTEXT = "plaintext"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{PLAINTEXT}: the test's servers store non-MLS bodies (--allow-plaintext)"
+    )
+
+
+def plaintext(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test (or, for a module-scoped server, module) opted out of MLS."""
+    return request.node.get_closest_marker(PLAINTEXT) is not None
 
 
 @contextmanager
@@ -44,25 +60,33 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextmanager
-def engine_server(engine: str, data_dir: Path) -> Iterator[ServerProcess]:
+def engine_server(engine: str, data_dir: Path, *, plaintext: bool) -> Iterator[ServerProcess]:
     if engine == "sqlite":
-        with running(ServerProcess(data_dir, sqlite_url(data_dir))) as server:
+        process = ServerProcess(data_dir, sqlite_url(data_dir), plaintext=plaintext)
+        with running(process) as server:
             yield server
     else:
-        with postgres_database() as url, running(ServerProcess(data_dir, url)) as server:
+        with (
+            postgres_database() as url,
+            running(ServerProcess(data_dir, url, plaintext=plaintext)) as server,
+        ):
             yield server
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     """A fresh server on SQLite, for tests that stop, kill or reconfigure it."""
-    with running(ServerProcess(tmp_path / "data", sqlite_url(tmp_path / "data"))) as proc:
+    data = tmp_path / "data"
+    with running(ServerProcess(data, sqlite_url(data), plaintext=plaintext(request))) as proc:
         yield proc
 
 
 @pytest.fixture
-def server_pg(tmp_path: Path, postgres_url: str) -> Iterator[ServerProcess]:
-    with running(ServerProcess(tmp_path / "data", postgres_url)) as proc:
+def server_pg(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str
+) -> Iterator[ServerProcess]:
+    data = tmp_path / "data"
+    with running(ServerProcess(data, postgres_url, plaintext=plaintext(request))) as proc:
         yield proc
 
 
@@ -74,8 +98,11 @@ def any_server(request: pytest.FixtureRequest) -> ServerProcess:
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with engine_server("sqlite", tmp_path_factory.mktemp("shared")) as proc:
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("shared")
+    with engine_server("sqlite", data, plaintext=plaintext(request)) as proc:
         yield proc
 
 
@@ -83,7 +110,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 def shared_any_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    with engine_server(request.param, tmp_path_factory.mktemp(request.param)) as proc:
+    data = tmp_path_factory.mktemp(request.param)
+    with engine_server(request.param, data, plaintext=plaintext(request)) as proc:
         yield proc
 
 

@@ -48,7 +48,11 @@ def sqlite_url(data_dir: Path) -> str:
 
 
 class ServerProcess:
-    """One server process on a free loopback port, restartable on the same port and data."""
+    """One server process on a free loopback port, restartable on the same port and data.
+
+    Like a production server it accepts only MLS message bodies; ``plaintext=True`` starts it
+    with ``--allow-plaintext``, for tests of the transport that send arbitrary bodies.
+    """
 
     def __init__(
         self,
@@ -56,13 +60,14 @@ class ServerProcess:
         database_url: str,
         *,
         registration: str = "open",
+        plaintext: bool = False,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.registration = registration
-        self.extra_args = list(extra_args)
+        self.extra_args = ["--allow-plaintext", *extra_args] if plaintext else list(extra_args)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.base_url}/api/v1"

@@ -28,6 +28,9 @@ from tests.integration.harness import (
     recv_close,
 )
 
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
+
 BODY = b64(b"ciphertext")
 GHOST_ROOM = "!AAAAAAAAAAAAAAAAAAAAAA:localhost"
 

@@ -32,6 +32,9 @@ from tests.integration.harness import (
     register,
 )
 
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
+
 KIB = 1024
 WS_ERROR_CODES = {"bad_request", "unknown_frame", "not_member", "not_found", "too_large"}
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import aiohttp
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,9 @@ from tests.integration.harness import (
     new_person,
     open_ws,
 )
+
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
 
 RECONNECT_DEADLINE = 40.0
 SYNC_DEADLINE = 30.0

@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import PersonFactory, running
 from tests.integration.harness import JSON, ServerProcess, b64, sqlite_url, unb64
+
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
 
 SENDS = 100
 
@@ -63,7 +68,9 @@ async def test_a_raised_frame_limit_admits_a_burst_the_default_refuses(
     tmp_path: Path, people: PersonFactory
 ) -> None:
     data = tmp_path / "data"
-    server = ServerProcess(data, sqlite_url(data), extra_args=["--ws-rate-limit", "1000"])
+    server = ServerProcess(
+        data, sqlite_url(data), plaintext=True, extra_args=["--ws-rate-limit", "1000"]
+    )
     with running(server):
         person = await people(server)
         ws = await person.connect()

@@ -10,6 +10,8 @@ import random
 from collections import Counter
 from collections.abc import Awaitable
 
+import pytest
+
 from tests.integration.conftest import PersonFactory
 from tests.integration.harness import (
     JSON,
@@ -23,6 +25,9 @@ from tests.integration.harness import (
     random_name,
     unb64,
 )
+
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
 
 
 async def test_the_same_send_racing_itself_stores_one_event(

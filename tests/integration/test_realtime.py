@@ -36,6 +36,9 @@ from tests.integration.harness import (
     unb64,
 )
 
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
+
 
 def is_type(kind: str, **fields: object) -> Callable[[JSON], bool]:
     def match(frame: JSON) -> bool:
@@ -225,7 +228,7 @@ async def test_expired_tokens_say_so_and_refresh_recovers_until_it_expires_too(
 ) -> None:
     data = tmp_path / "data"
     ttl = ["--access-token-ttl", "1", "--refresh-token-ttl", "6"]
-    proc = ServerProcess(data, sqlite_url(data), extra_args=ttl)
+    proc = ServerProcess(data, sqlite_url(data), plaintext=True, extra_args=ttl)
     with running(proc):
         idle = await people(proc)
         person = await people(proc)
@@ -581,7 +584,9 @@ async def test_the_server_log_holds_no_secret_or_body_even_at_debug_level(
     tmp_path: Path, people: PersonFactory
 ) -> None:
     data = tmp_path / "data"
-    proc = ServerProcess(data, sqlite_url(data), extra_args=["--log-level", "debug"])
+    proc = ServerProcess(
+        data, sqlite_url(data), plaintext=True, extra_args=["--log-level", "debug"]
+    )
     with running(proc):
         alice, bob = await people(proc), await people(proc)
         room = await alice.create_room(bob)

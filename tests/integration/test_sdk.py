@@ -26,6 +26,9 @@ from tests.integration.harness import (
     sqlite_url,
 )
 
+# Transport tests: they store arbitrary bodies, so their servers allow plaintext.
+pytestmark = pytest.mark.plaintext
+
 Factory = Callable[..., Awaitable[SottoClient]]
 # Expiry has one-second resolution: a shorter lifetime may leave a fresh token no time at all.
 TOKEN_TTL = 3
@@ -275,6 +278,7 @@ async def test_expired_access_tokens_are_refreshed_without_the_caller_noticing(
     proc = ServerProcess(
         tmp_path / "data",
         sqlite_url(tmp_path / "data"),
+        plaintext=True,
         extra_args=["--access-token-ttl", str(TOKEN_TTL)],
     )
     with running(proc):

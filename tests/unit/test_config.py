@@ -78,3 +78,11 @@ def test_given_jwt_secret_is_kept_and_nothing_is_written(tmp_path: Path) -> None
     config = Config(data_dir=tmp_path, jwt_secret="x" * 40)
     assert ensure_jwt_secret(config).jwt_secret == "x" * 40
     assert not (tmp_path / "jwt.key").exists()
+
+
+def test_the_server_requires_mls_unless_plaintext_is_allowed_explicitly() -> None:
+    assert load_config({}, {}, {}).require_mls
+    assert not load_config({"allow_plaintext": True}, {}, {}).require_mls
+    assert not load_config({}, {"SOTTO_ALLOW_PLAINTEXT": "1"}, {}).require_mls
+    assert not load_config({}, {}, {"allow_plaintext": True}).require_mls
+    assert load_config({}, {"SOTTO_ALLOW_PLAINTEXT": "0"}, {"allow_plaintext": True}).require_mls

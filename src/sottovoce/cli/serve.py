@@ -100,6 +100,15 @@ def register(subparsers: SubParsers) -> None:
         help="WebSocket frames per second per connection, with bursts of twice that "
         "(env SOTTO_WS_FRAME_RATE_PER_SECOND; default 64)",
     )
+    parser.add_argument(
+        "--allow-plaintext",
+        dest="allow_plaintext",
+        action="store_true",
+        default=None,
+        help="for transport tests and benchmarks only: store message bodies that are not MLS "
+        "messages, unread, instead of refusing them (env SOTTO_ALLOW_PLAINTEXT=1; default off: "
+        "the server accepts only MLS messages and never holds what people write)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -143,6 +152,12 @@ async def serve(config: Config) -> int:
             site = web.TCPSite(runner, config.host, config.port)
             await site.start()
             log.info("listening", host=config.host, port=config.port, server=config.server_name)
+            if config.allow_plaintext:
+                log.warning(
+                    "plaintext_allowed",
+                    detail="message bodies that are not MLS messages are stored as sent; "
+                    "for transport tests and benchmarks only",
+                )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -45,13 +45,18 @@ class Config:
     http_rate_per_second: int = 20
     # Per WebSocket connection, frames per second sustained (bursts are twice this).
     ws_frame_rate_per_second: int = 64
-    # Refuse message bodies that are not MLS messages of the room's group at its current epoch
-    # (core/delivery.py). Off by default until every client sends MLS.
-    require_mls: bool = False
+    # Store message bodies that are not MLS messages of the room's group at its current epoch
+    # (core/delivery.py), unread. Only for transport tests and benchmarks: a server that allows
+    # plaintext no longer keeps the promise that it never holds what people write.
+    allow_plaintext: bool = False
 
     @property
     def jwt_key_path(self) -> Path:
         return self.data_dir / "jwt.key"
+
+    @property
+    def require_mls(self) -> bool:
+        return not self.allow_plaintext
 
 
 def _positive_int(name: str) -> Callable[[object], int]:
@@ -134,7 +139,7 @@ _FIELDS: dict[str, Callable[[object], Any]] = {
     "auth_rate_per_minute": _positive_int("auth_rate_per_minute"),
     "http_rate_per_second": _positive_int("http_rate_per_second"),
     "ws_frame_rate_per_second": _positive_int("ws_frame_rate_per_second"),
-    "require_mls": _flag,
+    "allow_plaintext": _flag,
 }
 
 
