@@ -15,7 +15,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from sottovoce.core.errors import Forbidden, InvalidInviteCode, NotFound, UserExists
+from sottovoce.core.delivery import Header
+from sottovoce.core.errors import (
+    Forbidden,
+    InvalidInviteCode,
+    NotFound,
+    StaleEpoch,
+    UserExists,
+)
 from sottovoce.core.models import (
     Device,
     Event,
@@ -621,3 +628,31 @@ async def test_group_commit_cancels_its_callers_when_it_is_stopped(store: Store)
     # A later append starts a new writer.
     event, _ = await commits.submit(Append(new_event("after")))
     assert event.client_id == "after"
+
+
+async def test_a_batch_stores_a_commits_welcomes_with_it_and_none_of_a_refused_one(
+    store: Store,
+) -> None:
+    await two_rooms_of_alice(store)
+    await add_user(store, "bob", devices=2)
+    commit = Header(epoch=0, is_commit=True)
+    winner = Append(
+        in_room(ROOM, "win"), mls=commit, welcomes=[mail("BOB1", b"w1"), mail("BOB2", b"w1")]
+    )
+    stale = Append(in_room(ROOM, "lose"), mls=commit, welcomes=[mail("BOB1", b"w2")])
+    other = Append(in_room(OTHER_ROOM, "other"), mls=commit, welcomes=[mail("BOB2", b"w3")])
+    results = await store.append_events([winner, Append(in_room(OTHER_ROOM, "x")), stale, other])
+
+    assert isinstance(results[2], StaleEpoch)
+    assert [m.body for m in winner.mailed] == [b"w1", b"w1"] and stale.mailed == []
+    assert [(m.recipient_device, m.body) for m in other.mailed] == [("BOB2", b"w3")]
+    assert [m.body for m in await store.mail_after("BOB1", 0, 10)] == [b"w1"]
+    assert await store.mail_after("BOB2", 0, 10) == winner.mailed[1:] + other.mailed
+
+    retry = Append(in_room(ROOM, "win"), mls=commit, welcomes=[mail("BOB1", b"w1")])
+    again, _ = await store.append_events([retry, Append(in_room(ROOM, "y"))])
+    assert isinstance(again, tuple) and again[1] and retry.mailed == []
+    alone = Append(in_room(ROOM, "alone"), mls=commit, welcomes=[mail("BOB1", b"w4")])
+    [refused] = await store.append_events([alone])
+    assert isinstance(refused, StaleEpoch) and alone.mailed == []
+    assert [m.body for m in await store.mail_after("BOB1", 0, 10)] == [b"w1"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sottovoce.core.delivery import Header, admit, group_info_epoch, read_header
+from sottovoce.core.delivery import Header, admit, check_welcome, group_info_epoch, read_header
 from sottovoce.core.errors import BadRequest, StaleEpoch
 from sottovoce.mls import (
     Group,
@@ -93,3 +93,13 @@ def test_a_group_info_is_read_with_its_epoch_and_group() -> None:
         group_info_epoch("!BBBBBBBBBBBBBBBBBBBBBB:localhost", g.group_info())
     with pytest.raises(BadRequest):
         group_info_epoch(ROOM, g.encrypt(b"not a group info"))
+
+
+def test_only_an_mls_welcome_is_a_welcome() -> None:
+    g = group()
+    out = g.commit(add=[generate_key_package(b"bob").key_package])
+    assert out.welcome is not None
+    check_welcome(out.welcome)
+    for body in (out.message, key_package_message(generate_key_package(b"carol")), b"hi", b""):
+        with pytest.raises(BadRequest):
+            check_welcome(body)

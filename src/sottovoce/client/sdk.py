@@ -204,28 +204,44 @@ class SottoClient:
     # Messages -------------------------------------------------------------------------------
 
     async def send(
-        self, room_id: str, body: bytes, *, client_id: str | None = None, sealed: bool = False
+        self,
+        room_id: str,
+        body: bytes,
+        *,
+        client_id: str | None = None,
+        sealed: bool = False,
+        welcomes: Sequence[tuple[str, str, bytes]] = (),
     ) -> Sent:
         """Store a message once. Over the live connection when ``events()`` has one, else HTTP;
         every retry reuses one client_id, so a message whose ack was lost is not stored twice.
-        ``sealed``: ``body`` is already what the server stores (an MLS handshake message)."""
+        ``sealed``: ``body`` is already what the server stores (an MLS handshake message).
+        ``welcomes``: ``(user_id, device_id, welcome)`` for each device a commit adds; the
+        server stores them in those devices' mailboxes (kind ``mls.welcome``) in the commit's
+        transaction, so either the commit and all its Welcomes are stored or none is."""
         client_id = client_id or new_client_id()
         wire = body if sealed else await self._codec.seal(room_id, body)
-        return await self._send_wire(room_id, client_id, _b64(wire))
+        return await self._send_wire(room_id, client_id, _b64(wire), welcomes)
 
-    async def _send_wire(self, room_id: str, client_id: str, sealed: str) -> Sent:
+    async def _send_wire(
+        self,
+        room_id: str,
+        client_id: str,
+        sealed: str,
+        welcomes: Sequence[tuple[str, str, bytes]] = (),
+    ) -> Sent:
         live = self._live
-        if live is not None and live.connected:
+        # The gateway's send frame has no welcomes: a commit with Welcomes goes over HTTP.
+        if live is not None and live.connected and not welcomes:
             try:
                 return await live.send(room_id, client_id, sealed)
             except ConnectionLost:
                 pass
-        answer = await self._call(
-            "POST",
-            f"/rooms/{room_id}/events",
-            body={"client_id": client_id, "body": sealed},
-            idempotent=True,
-        )
+        body: Json = {"client_id": client_id, "body": sealed}
+        if welcomes:
+            body["welcomes"] = [
+                {"user_id": u, "device_id": d, "body": _b64(w)} for u, d, w in welcomes
+            ]
+        answer = await self._call("POST", f"/rooms/{room_id}/events", body=body, idempotent=True)
         return sent_from_http(_json(answer))
 
     async def history(

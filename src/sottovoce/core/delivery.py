@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from sottovoce.core.errors import BadRequest, StaleEpoch
 from sottovoce.mls._codec import decode_all
 from sottovoce.mls._framing_structs import ContentType, MLSMessage, PrivateMessage, PublicMessage
-from sottovoce.mls._welcome import GroupInfo
+from sottovoce.mls._welcome import GroupInfo, Welcome
 from sottovoce.mls.errors import MLSError
+
+WELCOME_KIND = "mls.welcome"
+"""The mailbox kind of the Welcomes a commit sends to the devices it adds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,12 @@ def admit(header: Header, current_epoch: int) -> int:
             epoch=current_epoch,
         )
     return current_epoch + 1 if header.is_commit else current_epoch
+
+
+def check_welcome(body: bytes) -> None:
+    """``BadRequest`` unless ``body`` is one MLS Welcome (its content is for its recipient only)."""
+    if not isinstance(_envelope(body).body, Welcome):
+        raise BadRequest("a welcome must be one MLS Welcome message")
 
 
 def group_info_epoch(room_id: str, body: bytes) -> int:

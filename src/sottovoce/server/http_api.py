@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sottovoce.core.auth import AccessClaims
+from sottovoce.core.delivery import WELCOME_KIND
 from sottovoce.core.errors import BadRequest, RateLimited, TooLarge, Unauthenticated
 from sottovoce.core.frames import MAX_BODY, MAX_CLIENT_ID
 from sottovoce.core.ids import parse_room_id, parse_user_id
@@ -288,15 +289,26 @@ class HttpApi:
         claims = await self._auth(request)
         room_id = parse_room_id(request.match_info["room_id"])
         body = await read_json(request)
-        check_fields(body, ("client_id", "body"))
+        check_fields(body, ("client_id", "body"), ("welcomes",))
+        raw = body.get("welcomes", [])
+        if not isinstance(raw, list) or len(raw) > MAX_MAILS:
+            raise BadRequest(f"welcomes must be a list of at most {MAX_MAILS} welcomes")
         event, duplicate = await self._rooms.send(
             claims.user_id,
             claims.device_id,
             room_id,
             text(body, "client_id", MAX_CLIENT_ID),
             b64(body, "body", MAX_BODY),
+            welcomes=[self._welcome(item) for item in raw],
         )
         return json_response({"event": event_json(event), "duplicate": duplicate})
+
+    @staticmethod
+    def _welcome(item: object) -> Outgoing:
+        if not isinstance(item, dict):
+            raise BadRequest("each welcome must be an object")
+        check_fields(item, ("user_id", "device_id", "body"))
+        return HttpApi._outgoing({**item, "kind": WELCOME_KIND})
 
     async def events(self, request: web.Request) -> web.Response:
         claims = await self._auth(request)

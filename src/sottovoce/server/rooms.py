@@ -6,12 +6,12 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
 from sottovoce.core import rules
-from sottovoce.core.delivery import read_header
-from sottovoce.core.errors import BadRequest, NotFound
+from sottovoce.core.delivery import Header, check_welcome, read_header
+from sottovoce.core.errors import BadRequest, NotFound, NotMember
 from sottovoce.core.frames import receipt_frame, typing_frame
 from sottovoce.core.ids import new_event_id, new_room_id, parse_room_id, parse_user_id
 from sottovoce.core.models import (
@@ -26,6 +26,7 @@ from sottovoce.core.models import (
     RoomKind,
 )
 from sottovoce.server.clock import Clock, now_ms
+from sottovoce.server.mailbox import Outgoing, new_mails, publish_mail, require_devices
 from sottovoce.server.membership import MembershipCache
 from sottovoce.server.roomlocks import RoomLocks
 from sottovoce.store.base import Append, MembershipRule, Store
@@ -60,7 +61,7 @@ class Rooms:
         *,
         server_name: str,
         clock: Clock = time.time,
-        require_mls: bool = False,
+        require_mls: bool = True,
     ) -> None:
         self._store = store
         self._require_mls = require_mls
@@ -200,11 +201,18 @@ class Rooms:
         client_id: str,
         body: bytes,
         on_stored: Callable[[Event, bool], None] | None = None,
+        *,
+        welcomes: Sequence[Outgoing] = (),
     ) -> tuple[Event, bool]:
         """Store a message; ``on_stored`` runs after the commit and before the fan-out, so a
-        sender's acknowledgement precedes its own copy of the event."""
-        committing = await self.submit(uid, device, room_id, client_id, body)
-        return await self.settle(room_id, committing, on_stored)
+        sender's acknowledgement precedes its own copy of the event.
+
+        ``welcomes`` (a commit's Welcomes to the devices it adds) go to their mailboxes in the
+        message's transaction: both are stored, or neither (a stale commit, a retry)."""
+        append = await self._message(uid, device, room_id, client_id, body, welcomes)
+        result = await self.settle(room_id, self._commits.submit(append), on_stored)
+        await publish_mail(self._bus, append.mailed)
+        return result
 
     async def submit(
         self, uid: str, device: str, room_id: str, client_id: str, body: bytes
@@ -212,11 +220,42 @@ class Rooms:
         """Check and queue a message for the next group commit; ``settle`` finishes the send.
 
         Messages submitted one after another are stored in that order."""
+        return self._commits.submit(await self._message(uid, device, room_id, client_id, body))
+
+    async def _message(
+        self,
+        uid: str,
+        device: str,
+        room_id: str,
+        client_id: str,
+        body: bytes,
+        welcomes: Sequence[Outgoing] = (),
+    ) -> Append:
         rules.check_send(await self._members.member(room_id, uid), room_id)
         header = read_header(room_id, body) if self._require_mls else None
+        if welcomes:
+            await self._check_welcomes(room_id, header, welcomes)
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
-        return self._commits.submit(Append(event, mls=header))
+        return Append(event, mls=header, welcomes=new_mails(uid, device, welcomes, now))
+
+    async def _check_welcomes(
+        self, room_id: str, header: Header | None, welcomes: Sequence[Outgoing]
+    ) -> None:
+        if header is not None:
+            if not header.is_commit:
+                raise BadRequest("welcomes are sent with the commit that adds their devices")
+            for welcome in welcomes:
+                check_welcome(welcome.body)
+        if len({welcome.device_id for welcome in welcomes}) != len(welcomes):
+            raise BadRequest("each device gets at most one welcome per commit")
+        members = await self._members.members(room_id)
+        for welcome in welcomes:
+            if welcome.user_id not in members:
+                raise NotMember(
+                    f"{welcome.user_id[:80]} is neither invited to nor joined in {room_id}"
+                )
+        await require_devices(self._store, welcomes)
 
     async def settle(
         self,

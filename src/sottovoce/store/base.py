@@ -6,7 +6,7 @@ Implementations: ``sottovoce.store.sql.SqlStore`` (SQLite and PostgreSQL through
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
 from sottovoce.core.delivery import Header
@@ -39,6 +39,12 @@ class Append:
     event: NewEvent
     membership: MembershipRule | None = None
     mls: Header | None = None
+    # Mailbox rows stored with the event, in its transaction, or not at all: the Welcomes of a
+    # commit that adds devices.
+    welcomes: Sequence[NewMail] = ()
+    # Filled with the welcomes as stored once the transaction has committed (empty for a
+    # duplicate, whose welcomes were stored with the original).
+    mailed: list[Mail] = field(default_factory=list)
 
 
 AppendResult: TypeAlias = tuple[Event, bool] | Exception
@@ -115,6 +121,7 @@ class Store(Protocol):
         event: NewEvent,
         membership: MembershipRule | None = None,
         mls: Header | None = None,
+        welcomes: Sequence[NewMail] = (),
     ) -> tuple[Event, bool]:
         """Store an event with the room's next sequence number, in one transaction.
 
@@ -125,14 +132,17 @@ class Store(Protocol):
         ``mls``, the header of an MLS body, is admitted against the room's
         epoch in the same transaction (``core.delivery.admit``): ``StaleEpoch`` stores nothing,
         and an accepted commit moves the room to the next epoch.
+        ``welcomes`` are put in their devices' mailboxes (as ``put_mail``) in the same
+        transaction, and only when the event is stored: not for a duplicate nor a refusal.
         """
 
     async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
         """``append_event`` for each of ``appends``, all in ONE transaction (one commit).
 
         Each append is judged as if alone, in the order given within a room: a duplicate returns
-        the original, and one whose rule or MLS admission raises stores nothing and gets its
-        exception as its result without touching the others. Results follow the input order.
+        the original, and one whose rule or MLS admission raises stores nothing (welcomes
+        included) and gets its exception as its result without touching the others. Results
+        follow the input order; each stored append's ``mailed`` holds its welcomes' mail.
         An exception raised by the call itself (the database failed) means nothing was stored.
         """
 

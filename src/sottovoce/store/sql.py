@@ -236,23 +236,30 @@ class SqlStore:
         event: NewEvent,
         membership: MembershipRule | None = None,
         mls: Header | None = None,
+        welcomes: Sequence[NewMail] = (),
     ) -> tuple[Event, bool]:
+        return await self._append_alone(Append(event, membership, mls, welcomes))
+
+    async def _append_alone(self, append: Append) -> tuple[Event, bool]:
         async with self._db.writing() as conn:
-            stored, duplicate = await self._append(conn, Append(event, membership, mls))
+            stored, duplicate = await self._append(conn, append)
             if duplicate:
                 # Undo the counter bump: a retried send writes nothing.
                 await conn.rollback()
-        return stored, duplicate
+                return stored, True
+            mailed = await self._put_mail(conn, append.welcomes)
+        append.mailed.extend(mailed.values())
+        return stored, False
 
     async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
         if len(appends) == 1:
             # Alone in its transaction, an append needs no savepoint: two statements fewer.
-            alone = appends[0]
             try:
-                return [await self.append_event(alone.event, alone.membership, alone.mls)]
+                return [await self._append_alone(appends[0])]
             except Exception as exc:
                 return [exc]
         results: dict[int, AppendResult] = {}
+        welcomed: list[int] = []
         # Rooms are locked in one order by every batch, so two nodes' batches on PostgreSQL
         # cannot deadlock; the sort is stable, keeping each room's appends in caller order.
         order = sorted(range(len(appends)), key=lambda i: appends[i].event.room_id)
@@ -270,7 +277,16 @@ class SqlStore:
                     await savepoint.rollback()
                 else:
                     await savepoint.commit()
+                    if appends[i].welcomes:
+                        welcomed.append(i)
                 results[i] = (stored, duplicate)
+            # After every room's lock, in one sorted pass over the devices: locks are then
+            # always taken rooms first, devices second, so batches and put_mail cannot deadlock.
+            owner = [i for i in welcomed for _ in appends[i].welcomes]
+            mails = [mail for i in welcomed for mail in appends[i].welcomes]
+            stored_mails = await self._put_mail(conn, mails)
+        for index, mail in sorted(stored_mails.items()):
+            appends[owner[index]].mailed.append(mail)
         return [results[i] for i in range(len(appends))]
 
     async def _append(self, conn: AsyncConnection, append: Append) -> tuple[Event, bool]:
@@ -400,42 +416,47 @@ class SqlStore:
     # Device mailbox ---------------------------------------------------------------------------
     async def put_mail(self, mails: list[NewMail]) -> list[Mail]:
         """Store the mails of active devices of their named users; others are skipped."""
+        async with self._db.writing() as conn:
+            stored = await self._put_mail(conn, mails)
+        return [stored[index] for index in sorted(stored)]
+
+    async def _put_mail(self, conn: AsyncConnection, mails: Sequence[NewMail]) -> dict[int, Mail]:
+        """The stored mails by their index in ``mails``."""
         batches: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         for index, mail in enumerate(mails):
             batches[(mail.recipient_device, mail.recipient_user)].append(index)
         stored: dict[int, Mail] = {}
-        async with self._db.writing() as conn:
-            # Sorted, so that concurrent batches lock device rows in one order and cannot deadlock.
-            for (device_id, user_id), indexes in sorted(batches.items()):
-                last = (
-                    await conn.execute(
-                        update(devices)
-                        .where(
-                            devices.c.device_id == device_id,
-                            devices.c.user_id == user_id,
-                            devices.c.revoked.is_(False),
-                        )
-                        .values(last_mail_id=devices.c.last_mail_id + len(indexes))
-                        .returning(devices.c.last_mail_id)
+        # Sorted, so that concurrent batches lock device rows in one order and cannot deadlock.
+        for (device_id, user_id), indexes in sorted(batches.items()):
+            last = (
+                await conn.execute(
+                    update(devices)
+                    .where(
+                        devices.c.device_id == device_id,
+                        devices.c.user_id == user_id,
+                        devices.c.revoked.is_(False),
                     )
-                ).scalar_one_or_none()
-                if last is None:
-                    continue
-                first = last - len(indexes) + 1
-                for offset, index in enumerate(indexes):
-                    new = mails[index]
-                    stored[index] = Mail(
-                        id=first + offset,
-                        recipient_device=device_id,
-                        sender=new.sender,
-                        sender_device=new.sender_device,
-                        kind=new.kind,
-                        body=new.body,
-                        ts=new.ts,
-                    )
-            if stored:
-                await conn.execute(insert(mailbox), [fields(mail) for mail in stored.values()])
-        return [stored[index] for index in sorted(stored)]
+                    .values(last_mail_id=devices.c.last_mail_id + len(indexes))
+                    .returning(devices.c.last_mail_id)
+                )
+            ).scalar_one_or_none()
+            if last is None:
+                continue
+            first = last - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                new = mails[index]
+                stored[index] = Mail(
+                    id=first + offset,
+                    recipient_device=device_id,
+                    sender=new.sender,
+                    sender_device=new.sender_device,
+                    kind=new.kind,
+                    body=new.body,
+                    ts=new.ts,
+                )
+        if stored:
+            await conn.execute(insert(mailbox), [fields(mail) for mail in stored.values()])
+        return stored
 
     async def mail_after(self, device_id: str, after: int, limit: int) -> list[Mail]:
         rows = await self._all(
