@@ -111,7 +111,9 @@ async def connect(
             url,
             websocket_handshake_timeout=limit_s,
         )
-        assert isinstance(listener, Connection)
+        if not isinstance(listener, Connection):
+            # Seen in 5,000-client storms: picows returned without our listener; retry it.
+            raise HandshakeRefused(f"no WebSocket upgrade from {url}")
         if token is not None:
             listener.send(auth_frame(token, since))
             assert listener.ready is not None
