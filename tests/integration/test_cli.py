@@ -46,6 +46,16 @@ LINE_TIMEOUT = FRAME_TIMEOUT * 3
 TOKEN_TTL = 3
 
 
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A fresh server whose per-address request limit the tests' back-to-back commands (several
+    requests each: keys, catch-up, send, all from 127.0.0.1) do not reach; sign-in limits stay."""
+    data = tmp_path / "data"
+    proc = ServerProcess(data, sqlite_url(data), extra_args=["--http-rate-limit", "1000"])
+    with running(proc):
+        yield proc
+
+
 @dataclass
 class Result:
     code: int
@@ -338,6 +348,11 @@ def test_direct_rooms_and_kicks_by_short_user_names(
     marker = secrets.token_hex(8)
     bob.ok("send", "dm", f"hi {marker}")
     assert f"@bob:localhost: hi {marker}" in alice.ok("history", "dm")
+    # Leaving proposes Bob's removal from the group; Alice's next message commits it first.
+    bob.ok("room", "leave", "dm")
+    alice.ok("send", "dm", f"bye {marker}")
+    assert bob("history", direct["room_id"]).code == exitcodes.FORBIDDEN
+    assert f"@alice:localhost: bye {marker}" in alice.ok("history", "dm")
 
     room_id = team_room(alice, bob)
     assert alice("room", "kick", "team", "@bob:localhost").code == 0

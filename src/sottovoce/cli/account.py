@@ -64,10 +64,13 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     devices.set_defaults(func=client_command(list_devices))
     actions = devices.add_subparsers(metavar="ACTION")
     revoke = actions.add_parser(
-        "revoke", parents=[common], help="sign one device out", description="Revoke a device."
+        "revoke",
+        parents=[common],
+        help="sign one device out",
+        description="Revoke a device and remove its keys from the groups of your rooms.",
     )
     revoke.add_argument("device_id", metavar="DEVICE_ID", help="as listed by 'sotto devices'")
-    revoke.set_defaults(func=client_command(revoke_device))
+    revoke.set_defaults(func=client_command(revoke_device, keystore=True))
 
 
 def _device_name_option(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +146,11 @@ async def list_devices(ctx: Context) -> None:
 
 async def revoke_device(ctx: Context) -> None:
     ctx.session()
-    await ctx.client.revoke_device(ctx.args.device_id)
     device = ctx.args.device_id
-    emit(ctx.json, {"revoked": device}, f"revoked device {device}")
+    await ctx.client.revoke_device(device)
+    rooms: list[str] = []
+    if ctx.unstarted_crypto().linked:
+        # Signed out is not enough: its keys would still read the rooms' new messages.
+        rooms = await (await ctx.crypto()).remove_device(device)
+    text = f"revoked device {device}; removed from {len(rooms)} rooms' groups"
+    emit(ctx.json, {"revoked": device, "rooms": rooms}, text)

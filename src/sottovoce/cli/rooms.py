@@ -49,7 +49,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
     for name, summary, handler, with_user, keystore in (
         ("invite", "invite a user", invite, True, True),
         ("join", "accept an invitation", join, False, True),
-        ("leave", "leave a room", leave, False, False),
+        ("leave", "leave a room", leave, False, True),
         ("kick", "remove a member (owner and admins)", kick, True, True),
     ):
         action = actions.add_parser(name, parents=[common], help=summary, description=summary)
@@ -117,7 +117,9 @@ async def join(ctx: Context) -> None:
 async def leave(ctx: Context) -> None:
     room_id = await ctx.room_id(ctx.args.room)
     me = ctx.session().user_id
-    _done(ctx, await ctx.client.leave(room_id), f"left {room_id}", room_id, me)
+    # Proposes removing this user's devices from the group, then leaves the server room.
+    await (await ctx.crypto()).leave(room_id)
+    _done(ctx, None, f"left {room_id}", room_id, me)
 
 
 async def kick(ctx: Context) -> None:

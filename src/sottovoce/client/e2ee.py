@@ -14,6 +14,11 @@ epoch; a refused one is dropped, the room's newer events are processed and the c
   to each new device's mailbox (kind ``mls.welcome``), publish the new GroupInfo;
 - accept: join the group from a Welcome found in the mailbox, then join the server room;
 - remove: commit Remove of the user's every leaf, then kick on the server;
+- leave: MLS forbids committing one's own removal, so the leaving device sends a Remove proposal
+  for each leaf of its user, then leaves on the server and forgets the group; every member
+  commits pending proposals before it sends a message, so nothing sent after the leave is
+  readable by the leaver. A member accepts a Remove proposal only for the proposer's own user;
+- remove a revoked device: a device of the same user commits Remove of its leaves in every room;
 - join by external commit (a newly linked device, ``join_rooms``): from the room's published
   GroupInfo, sent through the timeline; members accept it only from a device of a user who is a
   joined member of the room on the server.
@@ -58,13 +63,21 @@ from sottovoce.mls import (
     GroupConfig,
     KeyPackageBundle,
     MLSError,
+    ProposalReceived,
     generate_key_package,
     key_package_message,
     parse_key_package,
 )
 from sottovoce.mls._codec import decode_all
 from sottovoce.mls._commit import Commit
-from sottovoce.mls._framing_structs import MLSMessage, PublicMessage, SenderType
+from sottovoce.mls._framing_structs import (
+    ContentType,
+    MLSMessage,
+    PrivateMessage,
+    PublicMessage,
+    SenderType,
+)
+from sottovoce.mls._proposals import Remove
 
 T = TypeVar("T")
 
@@ -166,6 +179,10 @@ class RoomCrypto:
         # sender's own messages (which MLS cannot decrypt for it) read back as sent.
         self._opened: dict[bytes, bytes] = self._records.load_opened()
         self._locks: dict[str, asyncio.Lock] = {}
+        # The seq up to which catch_up has processed each room in this process.
+        self._caught_up: dict[str, int] = {}
+        self.refused: list[str] = []
+        """What this device refused to apply (a proposal it will not commit), for the user."""
 
     # Setting up -------------------------------------------------------------------------------
 
@@ -351,16 +368,50 @@ class RoomCrypto:
 
     async def remove(self, room_id: str, user_id: str) -> None:
         """Remove every device of ``user_id`` from the group, then kick them on the server."""
+        await self._commit(room_id, lambda group: group.commit(remove=_leaves_of(group, user_id)))
+        await self.sdk.kick(room_id, user_id)
+
+    async def leave(self, room_id: str) -> None:
+        """Propose the removal of every device of this user, leave the server room, and forget
+        the group. The next member to commit (at the latest, before its next message) commits
+        the proposals."""
+        own = self.device.certificate.user_id
+        for _ in range(COMMIT_ATTEMPTS):
+            group = self._group(room_id)
+            proposals = [group.propose_remove(leaf) for leaf in _leaves_of(group, own)]
+            try:
+                for proposal in proposals:
+                    await self.sdk.send(room_id, proposal, sealed=True)
+            except StaleEpoch:
+                # A commit moved the group on, dropping proposals of the old epoch: again.
+                await self.catch_up(room_id)
+                continue
+            await self.sdk.leave(room_id)
+            self._forget(room_id)
+            return
+        raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
+
+    async def remove_device(self, device_id: str) -> list[str]:
+        """Remove the leaves of ``device_id`` (a revoked device of this user) from every group
+        this device is in; the rooms it was removed from."""
+        own = self.device.certificate.user_id
 
         def leaves(group: Group) -> list[int]:
             return [
                 leaf
-                for leaf, credential in group.members().items()
-                if DeviceCertificate.from_bytes(credential.identity).user_id == user_id
+                for leaf, cert in _certificates(group).items()
+                if cert.user_id == own and cert.device_id == device_id
             ]
 
-        await self._commit(room_id, lambda group: group.commit(remove=leaves(group)))
-        await self.sdk.kick(room_id, user_id)
+        removed: list[str] = []
+        for room_id, group in list(self._groups.items()):
+            if not group.active:
+                continue
+            await self.catch_up(room_id)
+            if leaves(self._group(room_id)):
+                await self._commit(room_id, lambda group: group.commit(remove=leaves(group)))
+                removed.append(room_id)
+        return removed
 
     async def accept_welcomes(self) -> list[str]:
         """Join the groups (and server rooms) this device was welcomed to; their room ids."""
@@ -436,27 +487,32 @@ class RoomCrypto:
     # Messages ---------------------------------------------------------------------------------
 
     async def send(self, room_id: str, text: bytes) -> Sent:
-        """Send ``text`` encrypted. A send the server refuses as being for an old epoch is
-        re-encrypted after the room's newer commits are processed."""
+        """Send ``text`` encrypted. The room's new events are processed first, and pending
+        proposals (a member leaving) committed, so that a member who has left cannot read it;
+        a send the server still refuses as being for an old epoch is sealed again."""
         if room_id not in self._groups:
             # Not a member on the server says so with its own error; a member whose device was
             # never added gets the E2EE one from ``seal``.
             await self.sdk.room(room_id)
         for _ in range(COMMIT_ATTEMPTS):
+            await self.catch_up(room_id)
+            if self._group(room_id).state.pending:
+                await self._commit(room_id, lambda group: group.commit())
             try:
                 return await self.sdk.send(room_id, text)
             except StaleEpoch:
-                await self.catch_up(room_id)
+                continue
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
 
     async def catch_up(self, room_id: str) -> None:
         """Process every event of the room this device has not processed yet."""
-        cursor = 0
+        cursor = self._caught_up.get(room_id, 0)
         while True:
             page = await self.sdk.history(room_id, after=cursor, limit=PAGE)
             if not page.events:
                 return
             cursor = page.events[-1].seq
+            self._caught_up[room_id] = cursor
 
     async def seal(self, room_id: str, plaintext: bytes) -> bytes:
         group = self._group(room_id)
@@ -490,15 +546,27 @@ class RoomCrypto:
                     f"a device of {joiner} joined the group of {room_id} by itself, but "
                     f"{joiner} is not a joined member of the room: refused"
                 )
+        # A refused proposal must not stay pending: the group is restored from before it. The
+        # cleartext content type is authenticated, so every proposal gets its snapshot.
+        before = group.to_bytes() if _is_proposal(body) else None
         try:
             received = await self._with_identities(lambda: group.process(body))
         except MLSError as exc:
             raise UndecryptableMessage(f"cannot decrypt a message of {room_id}: {exc}") from exc
+        refused = isinstance(received, ProposalReceived) and not _self_removal(group, received)
+        if refused and before is not None:
+            # Dropped, and remembered as read, so that one bad proposal cannot wedge the room.
+            group = Group.from_bytes(before, self._config)
+            self._groups[room_id] = group
+            self.refused.append(
+                f"a member of {room_id} proposed something other than removing its own user's "
+                "devices: ignored"
+            )
         plain = b""
         if isinstance(received, ApplicationMessage):
             # The server names the sending device; MLS proves it. They must agree, or the server
             # is attributing someone's message to another device.
-            author = DeviceCertificate.from_bytes(group.members()[received.sender].identity)
+            author = _certificates(group)[received.sender]
             if author.device_id != sender_device:
                 raise UndecryptableMessage(
                     f"a message of {room_id} was sent by device {author.device_id} of "
@@ -510,6 +578,10 @@ class RoomCrypto:
         return plain
 
     # Internals --------------------------------------------------------------------------------
+
+    def group_certificates(self, room_id: str) -> dict[int, DeviceCertificate]:
+        """The device certificate of every member of the room's group, by leaf."""
+        return _certificates(self._group(room_id))
 
     def _group(self, room_id: str) -> Group:
         group = self._groups.get(room_id)
@@ -536,6 +608,11 @@ class RoomCrypto:
             return out
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
 
+    def _forget(self, room_id: str) -> None:
+        self._groups.pop(room_id, None)
+        self._joined_at.pop(room_id, None)
+        self._records.forget(room_id)
+
     async def _publish_group_info(self, room_id: str) -> None:
         # Refused only when a newer commit won, and its author publishes the newer GroupInfo.
         with contextlib.suppress(StaleEpoch):
@@ -544,6 +621,41 @@ class RoomCrypto:
 
 def _joined(room: RoomInfo, user_id: str) -> bool:
     return any(m.user_id == user_id and m.state is MemberState.JOINED for m in room.members)
+
+
+def _certificates(group: Group) -> dict[int, DeviceCertificate]:
+    """Each member's device certificate by leaf (every credential was validated on entry)."""
+    return {
+        leaf: DeviceCertificate.from_bytes(credential.identity)
+        for leaf, credential in group.members().items()
+    }
+
+
+def _leaves_of(group: Group, user_id: str) -> list[int]:
+    return [leaf for leaf, cert in _certificates(group).items() if cert.user_id == user_id]
+
+
+def _is_proposal(body: bytes) -> bool:
+    try:
+        message = decode_all(body, MLSMessage.decode).body
+    except MLSError:
+        return False
+    if isinstance(message, PrivateMessage):
+        return message.content_type is ContentType.PROPOSAL
+    return isinstance(message, PublicMessage) and (
+        message.content.content_type is ContentType.PROPOSAL
+    )
+
+
+def _self_removal(group: Group, received: ProposalReceived) -> bool:
+    """Whether a proposal is a member's Remove of a device of its own user: how a user leaves.
+    Members commit pending proposals blindly, so no other kind may stay pending."""
+    removal = received.proposal.body
+    if received.sender.sender_type is not SenderType.MEMBER or not isinstance(removal, Remove):
+        return False
+    certificates = _certificates(group)
+    proposer, removed = certificates.get(received.sender.index), certificates.get(removal.removed)
+    return proposer is not None and removed is not None and proposer.user_id == removed.user_id
 
 
 def _external_joiner(body: bytes) -> str | None:

@@ -85,6 +85,11 @@ class CryptoRecords:
             if used_bundle is not None:
                 tx.delete(Table.KEY_PACKAGES, bundle_name(used_bundle))
 
+    def forget(self, room_id: str) -> None:
+        """Drop a group this device left (its decrypted messages stay)."""
+        if self.store is not None:
+            self.store.delete(Table.GROUPS, room_id)
+
     def save_opened(self, digest: bytes, plaintext: bytes) -> None:
         if self.store is not None:
             self.store.put(Table.MESSAGES, digest.hex(), plaintext)
