@@ -1,4 +1,5 @@
-"""One authenticated WebSocket: a bounded outbound queue drained by a single writer task.
+"""One authenticated WebSocket: a bounded outbound queue, drained by a writer task while it holds
+anything.
 
 Pushing never blocks the fan-out: a consumer whose queue overflows is closed with 4009 and resumes
 from its cursors. The writer drops room events at or below the connection's cursor for that room,
@@ -69,22 +70,28 @@ class Connection:
     # idle connection does not pay for it.
     sending: set[asyncio.Task[None]] | None = None
     _drain_first: bool = False
-    _queue: deque[Outbound] = field(default_factory=deque)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # What waits to be written, and the task writing it: both exist only while frames are
+    # pending, so that an idle connection holds neither (memory per idle connection is a target).
+    _queue: deque[Outbound] | None = None
     _writer: asyncio.Task[None] | None = None
+    _writing: bool = False
 
     def push(self, item: Outbound) -> None:
         if self.closing:
             return
-        if len(self._queue) >= MAX_QUEUE:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= MAX_QUEUE:
             self.close(CLOSE_TOO_SLOW, "consumer too slow: reconnect and resume")
             return
-        self._queue.append(item)
-        self._wakeup.set()
+        queue.append(item)
+        if self._writing and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def queued(self) -> list[Outbound]:
         """What waits for the writer, oldest first."""
-        return list(self._queue)
+        return list(self._queue or ())
 
     def close(self, code: int, reason: str, *, after_queued: bool = False) -> None:
         """Ask for a close with ``code``; later pushes are ignored.
@@ -98,8 +105,7 @@ class Connection:
         self.close_request = (code, reason)
         self._drain_first = after_queued
         if not after_queued:
-            self._queue.clear()
-        self._wakeup.set()
+            self._queue = None
         if self.reader is not None and self.reader_idle:
             self.reader.cancel()
 
@@ -120,30 +126,35 @@ class Connection:
         return True
 
     def start_writer(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write())
+        """From now on pushed frames are written (until then they wait, for the replay)."""
+        self._writing = True
+        if self._queue and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while self._queue:
-                    item = self._queue.popleft()
-                    if self._fresh(item):
-                        await self.ws.send_frame(item.frame, WSMsgType.TEXT)
-                if self.closing:
-                    return
+        try:
+            while self._queue:
+                item = self._queue.popleft()
+                if self._fresh(item):
+                    await self.ws.send_frame(item.frame, WSMsgType.TEXT)
+        except ConnectionError:
+            # The socket is gone and its handler is finishing: write nothing more.
+            self._writing = False
+        finally:
+            self._writer = None
+            if not self._queue:
+                self._queue = None
 
     async def finish(self) -> None:
         """Stop the writer (after draining, if asked) and perform a requested close."""
         self.closing = True
-        self._wakeup.set()
-        if self._writer is not None:
+        writer = self._writer
+        if writer is not None:
             if not self._drain_first:
-                self._writer.cancel()
+                writer.cancel()
             # A peer that stops reading must not hold the drain open for ever.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._writer, DRAIN_TIMEOUT)
+                await asyncio.wait_for(writer, DRAIN_TIMEOUT)
         if self.close_request is not None and not self.ws.closed:
             code, reason = self.close_request
             with contextlib.suppress(ConnectionError):

@@ -82,5 +82,9 @@ def per_ip_limit(buckets: BucketMap) -> Middleware:
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, web.WebSocketResponse):
+        # A 101 upgrade has no document to render, frame or cache, and these headers would be
+        # kept for the connection's whole life (about 1 KiB of each idle connection).
+        return
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
