@@ -8,7 +8,10 @@ commit, not a weaker sync, is how append throughput is meant to scale.
 Writers are serialized in the process by a lock around one dedicated connection that opens its
 transactions with ``BEGIN IMMEDIATE``: a deferred transaction that reads before writing can fail
 with SQLITE_BUSY instead of waiting; ``busy_timeout`` covers other processes (``sotto admin``).
-Readers use their own small pool and run each read as one autocommitted statement.
+Readers use their own small pool and run each read as one autocommitted statement. The hottest
+write, a batch of message appends, skips SQLAlchemy and aiosqlite: ``SqliteWriter`` runs it as one
+call on a plain ``sqlite3`` connection in a thread of its own, under the same lock
+(``store/sqlite_appends.py`` says why).
 
 PostgreSQL: one asyncpg pool; writers on the same row serialize on its row lock.
 """
@@ -16,9 +19,11 @@ PostgreSQL: one asyncpg pool; writers on the same row serialize on its row lock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -31,6 +36,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
 )
+T = TypeVar("T")
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgres": "postgresql+asyncpg",
@@ -59,10 +65,13 @@ class Database:
         url = normalize_url(database_url)
         self.dialect = url.get_backend_name()
         self._write_lock: AbstractAsyncContextManager[object]
+        self.sqlite: SqliteWriter | None = None
         if self.dialect == "sqlite":
             self._reader = _sqlite_engine(url, begin=None, pool_size=4)
             self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self._write_lock = asyncio.Lock()
+            # normalize_url refuses an SQLite URL without a file path.
+            self.sqlite = SqliteWriter(str(url.database))
         else:
             self._reader = self._writer = create_async_engine(url, pool_size=5, max_overflow=5)
             self._write_lock = nullcontext()
@@ -73,6 +82,14 @@ class Database:
         async with self._write_lock, self._writer.begin() as conn:
             yield conn
 
+    async def writing_sqlite(
+        self, writer: SqliteWriter, work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """``work`` as one write transaction on SQLite's plain connection (``SqliteWriter``),
+        serialized with ``writing``."""
+        async with self._write_lock:
+            return await writer.run(work)
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
@@ -82,6 +99,53 @@ class Database:
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()
+        if self.sqlite is not None:
+            await self.sqlite.close()
+
+
+class SqliteWriter:
+    """A plain ``sqlite3`` connection used from one thread of its own, one transaction a call."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` between ``BEGIN IMMEDIATE`` and ``COMMIT`` (rolled back if it raises)."""
+        running = asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+        try:
+            return await asyncio.shield(running)
+        finally:
+            # A cancelled caller still holds the write lock until the transaction has ended.
+            if not running.done():
+                await asyncio.wait({running})
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            # autocommit off in the driver (isolation_level None): BEGIN is ours to issue.
+            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            for pragma in _SQLITE_PRAGMAS:
+                self._conn.execute(pragma)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        self._thread.shutdown()
 
 
 def _sqlite_engine(url: URL, begin: str | None, pool_size: int) -> AsyncEngine:

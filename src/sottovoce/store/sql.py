@@ -32,6 +32,7 @@ from sottovoce.core.models import (
     Room,
     User,
 )
+from sottovoce.store import sqlite_appends
 from sottovoce.store.base import Append, AppendResult, MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
@@ -252,6 +253,11 @@ class SqlStore:
         return stored, False
 
     async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
+        writer = self._db.sqlite
+        if writer is not None and all(map(sqlite_appends.handles, appends)):
+            return await self._db.writing_sqlite(
+                writer, lambda conn: sqlite_appends.append_batch(conn, appends)
+            )
         if len(appends) == 1:
             # Alone in its transaction, an append needs no savepoint: two statements fewer.
             try:
