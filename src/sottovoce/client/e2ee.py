@@ -10,8 +10,9 @@ learnt from the key directory on first use; a change raises a warning (``trust.T
 Flows (each commit is sent through the room timeline, where the server accepts exactly one per
 epoch; a refused one is dropped, the room's newer events are processed and the commit re-made):
 - create: the server room, then a one-member group;
-- invite: the server invite, then claim the invitee's key packages, commit Add, send the Welcome
-  to each new device's mailbox (kind ``mls.welcome``), publish the new GroupInfo;
+- invite: the server invite, then claim the invitee's key packages, commit Add with the Welcome
+  for each new device (the server stores them in those mailboxes, kind ``mls.welcome``, in the
+  commit's transaction), publish the new GroupInfo;
 - accept: join the group from a Welcome found in the mailbox, then join the server room;
 - remove: commit Remove of the user's every leaf, then kick on the server;
 - leave: MLS forbids committing one's own removal, so the leaving device sends a Remove proposal
@@ -359,12 +360,8 @@ class RoomCrypto:
         packages = [parse_key_package(p.package) for p in claimed]
         if not packages:
             raise E2EEError(f"{user_id} has no device with a key package to add")
-        out = await self._commit(room_id, lambda group: group.commit(add=packages))
-        if out.welcome is not None:
-            welcome = out.welcome
-            await self.sdk.send_to_devices(
-                (user_id, p.device_id, WELCOME_KIND, welcome) for p in claimed
-            )
+        welcome_to = [(user_id, p.device_id) for p in claimed]
+        await self._commit(room_id, lambda group: group.commit(add=packages), welcome_to)
 
     async def remove(self, room_id: str, user_id: str) -> None:
         """Remove every device of ``user_id`` from the group, then kick them on the server."""
@@ -589,12 +586,21 @@ class RoomCrypto:
             raise UndecryptableMessage(f"this device is not in the group of {room_id}")
         return group
 
-    async def _commit(self, room_id: str, make: Callable[[Group], CommitOutput]) -> CommitOutput:
+    async def _commit(
+        self,
+        room_id: str,
+        make: Callable[[Group], CommitOutput],
+        welcome_to: Sequence[tuple[str, str]] = (),
+    ) -> CommitOutput:
+        """``welcome_to``: ``(user_id, device_id)`` of the devices the commit adds; the server
+        stores their Welcome with the commit, or neither."""
         for _ in range(COMMIT_ATTEMPTS):
             group = self._group(room_id)
             out = make(group)
+            welcome = out.welcome
+            welcomes = [] if welcome is None else [(u, d, welcome) for u, d in welcome_to]
             try:
-                await self.sdk.send(room_id, out.message, sealed=True)
+                await self.sdk.send(room_id, out.message, sealed=True, welcomes=welcomes)
             except StaleEpoch:
                 # Another member's commit won this epoch: process it and commit again on top.
                 group.discard_pending_commit()
