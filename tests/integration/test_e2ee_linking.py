@@ -124,3 +124,14 @@ async def test_a_link_is_approved_only_for_a_device_of_the_same_account(
         await approve_link(alice, request.payload)
     with pytest.raises(LinkTimeout):
         await receive_identity(client, request, within=0.5)
+
+
+async def test_a_sole_device_that_lost_its_keystore_starts_over_with_a_new_identity(
+    mls_server: ServerProcess, devices: Factory
+) -> None:
+    alice = await devices(mls_server)
+    # Same session, empty keystore: the directory's only certificate is this device's own, of a
+    # key nobody holds any more, so there is nothing to link to.
+    fresh = RoomCrypto()
+    await fresh.start(alice.sdk)
+    assert fresh.identity.public != alice.identity.public

@@ -52,7 +52,7 @@ async def receive_identity(
     session = sdk.session
     if session is None:
         raise LinkingError("sign in on the new device before linking it")
-    published = await published_identity_keys(sdk, session.user_id)
+    published = await published_identity_keys(sdk, session.user_id, other_than=session.device_id)
     if len(published) != 1:
         raise LinkingError(
             f"the key directory holds no single identity key for {session.user_id}: there is "

@@ -128,12 +128,15 @@ class MemoryTrust:
         return list(self._records.values())
 
 
-async def published_identity_keys(sdk: SottoClient, user_id: str) -> set[bytes]:
+async def published_identity_keys(
+    sdk: SottoClient, user_id: str, *, other_than: str | None = None
+) -> set[bytes]:
     """The identity keys that certify ``user_id``'s devices in the key directory (validly
-    signed certificates of that user only): one for a user with devices, none for a new one."""
+    signed certificates of that user only, leaving out device ``other_than``): one for a user
+    with devices, none for a new one."""
     keys: set[bytes] = set()
-    for blob in (await sdk.device_keys(user_id)).values():
-        if blob is None:
+    for device_id, blob in (await sdk.device_keys(user_id)).items():
+        if blob is None or device_id == other_than:
             continue
         try:
             cert = DeviceCertificate.from_bytes(blob)
@@ -224,7 +227,11 @@ class RoomCrypto:
             )
         self._sdk = sdk
         if self._identity is None:
-            if await published_identity_keys(sdk, session.user_id):
+            # This device's own certificate, if any, is of a key its keystore has lost.
+            others = await published_identity_keys(
+                sdk, session.user_id, other_than=session.device_id
+            )
+            if others:
                 raise DeviceNotLinked(
                     f"{session.user_id} already has an identity key, held by its other devices: "
                     "link this device to one of them instead of creating a second key"
