@@ -432,6 +432,9 @@ def test_a_device_linked_through_the_cli_reads_what_is_sent_after_it_joined(
     assert code == 0, problems
     assert linked["linked"] == "@alice:localhost"
     assert [r["name"] for r in laptop("room", "list", "--json").json()["rooms"]] == ["team"]
+    again = laptop("link", "--json")
+    assert again.code == 0, again.err
+    assert again.json()["rooms"] == []  # linked already, and in every room
 
     marker = secrets.token_hex(8)
     bob.ok("send", "team", f"bob {marker}")

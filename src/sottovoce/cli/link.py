@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from sottovoce.cli.context import Context, UsageError, client_command
+from sottovoce.cli.context import Context, client_command
 from sottovoce.cli.output import emit
 from sottovoce.client.device_link import approve_link, link_this_device
 from sottovoce.client.linking import LinkRequest
@@ -35,7 +35,7 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "then waits until you run 'sotto link approve <payload>' on a device already in use. "
         "The identity key travels sealed to this device (the server cannot read it) and is "
         "checked against the one your other devices publish. This device then joins every "
-        "room you are in.",
+        "room you are in (run it again on a linked device to join rooms it is missing).",
     )
     link.add_argument(
         "--timeout",
@@ -60,12 +60,14 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
 
 async def link_device(ctx: Context) -> None:
     session = ctx.session()
+    if ctx.unstarted_crypto().linked:
+        # Linked already (perhaps a run that stopped while joining): join what is left.
+        rooms = await (await ctx.crypto()).join_rooms()
+        document = {"linked": session.user_id, "device_id": session.device_id, "rooms": rooms}
+        text = f"this device already holds your identity key; joined {len(rooms)} more rooms"
+        emit(ctx.json, document, text)
+        return
     crypto = ctx.unstarted_crypto()
-    if crypto.linked:
-        raise UsageError(
-            "this device already holds your identity key: run 'sotto link approve <payload>' "
-            "here for the new device instead"
-        )
     request = LinkRequest.generate(session.device_id)
     if ctx.json:
         print(json.dumps({"payload": request.payload}), flush=True)
