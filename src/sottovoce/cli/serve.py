@@ -140,6 +140,9 @@ def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
     return uvloop.run
 
 
+LISTEN_BACKLOG = 4096
+
+
 async def serve(config: Config) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_store(config.database_url)
@@ -149,7 +152,10 @@ async def serve(config: Config) -> int:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, config.host, config.port)
+            # aiohttp's default accept queue (128) overflows when thousands of clients
+            # reconnect at once, and each dropped SYN costs its client a 1-3-7 s retry; the
+            # kernel caps this at net.core.somaxconn.
+            site = web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG)
             await site.start()
             log.info("listening", host=config.host, port=config.port, server=config.server_name)
             if config.allow_plaintext:
