@@ -114,3 +114,26 @@ async def test_a_revoked_device_is_removed_from_every_group_and_reads_nothing_af
 
     removal, later = (await ciphertexts(mls_server, phone, room_id))[seen:]
     cannot_read_after(kept, laptop, removal, later)
+
+
+async def test_a_device_that_signs_out_proposes_its_own_removal_and_reads_nothing_after(
+    mls_server: ServerProcess, devices: Factory, new_device: NewDevice
+) -> None:
+    phone, bob = await devices(mls_server), await devices(mls_server)
+    room_id = await room_with(phone, bob)
+    laptop, client = await new_device(phone)
+    request = LinkRequest.generate(device_id(client))
+    await approve_link(phone, request.payload)
+    await link_this_device(laptop, client, request, within=30)
+    kept = laptop._group(room_id).to_bytes()
+    seen = len(await ciphertexts(mls_server, phone, room_id))
+
+    assert await laptop.sign_out() == [room_id]
+    await client.logout()
+    await bob.send(room_id, b"after the laptop signed out")
+    assert (await texts(phone, room_id))[-1] == b"after the laptop signed out"
+    devices_left = {c.device_id for c in bob.group_certificates(room_id).values()}
+    assert devices_left == {phone.device.certificate.device_id, bob.device.certificate.device_id}
+
+    proposal, removal, later = (await ciphertexts(mls_server, phone, room_id))[seen:]
+    cannot_read_after(kept, laptop, removal, later, proposal)

@@ -50,9 +50,10 @@ def register(subparsers: SubParsers, common: argparse.ArgumentParser) -> None:
         "logout",
         parents=[common],
         help="sign this device out",
-        description="Revoke this device on the server and delete the profile's session.",
+        description="Propose this device's removal from the groups of your rooms, revoke it on "
+        "the server and delete the profile's session (the keystore stays).",
     )
-    logout.set_defaults(func=client_command(log_out))
+    logout.set_defaults(func=client_command(log_out, keystore=True))
 
     devices = subparsers.add_parser(
         "devices",
@@ -132,6 +133,9 @@ async def log_in(ctx: Context) -> None:
 
 async def log_out(ctx: Context) -> None:
     session = ctx.session()
+    if ctx.unstarted_crypto().linked:
+        # Proposes this device's removal from every group while it can still send.
+        await (await ctx.crypto()).sign_out()
     await ctx.client.logout()
     ctx.profile.forget()
     emit(ctx.json, {"logged_out": session.device_id}, f"signed out device {session.device_id}")

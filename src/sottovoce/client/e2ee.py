@@ -20,6 +20,7 @@ epoch; a refused one is dropped, the room's newer events are processed and the c
   commits pending proposals before it sends a message, so nothing sent after the leave is
   readable by the leaver. A member accepts a Remove proposal only for the proposer's own user;
 - remove a revoked device: a device of the same user commits Remove of its leaves in every room;
+  a device signing out itself (``sign_out``) proposes its own removal, like a leave;
 - join by external commit (a newly linked device, ``join_rooms``): from the room's published
   GroupInfo, sent through the timeline; members accept it only from a device of a user who is a
   joined member of the room on the server.
@@ -54,7 +55,7 @@ from sottovoce.client.records import RoomInfo, Sent
 from sottovoce.client.sdk import SottoClient
 from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord, safety_number
 from sottovoce.core.delivery import read_header
-from sottovoce.core.errors import BadRequest, StaleEpoch
+from sottovoce.core.errors import BadRequest, NotMember, StaleEpoch
 from sottovoce.core.models import MemberState, RoomKind
 from sottovoce.mls import (
     ApplicationMessage,
@@ -380,9 +381,25 @@ class RoomCrypto:
         the group. The next member to commit (at the latest, before its next message) commits
         the proposals."""
         own = self.device.certificate.user_id
+        await self._propose_removal(room_id, lambda group: _leaves_of(group, own))
+        await self.sdk.leave(room_id)
+        self._forget(room_id)
+
+    async def sign_out(self) -> list[str]:
+        """Before this device signs out for good: propose the removal of its own leaf from every
+        group, so that it gets no key for what is sent afterwards; the rooms concerned."""
+        rooms = [room_id for room_id, group in self._groups.items() if group.active]
+        for room_id in rooms:
+            # A room this user was removed from on the server takes nothing more from it.
+            with contextlib.suppress(NotMember):
+                await self._propose_removal(room_id, lambda group: [group.own_leaf])
+            self._forget(room_id)
+        return rooms
+
+    async def _propose_removal(self, room_id: str, leaves: Callable[[Group], list[int]]) -> None:
         for _ in range(COMMIT_ATTEMPTS):
             group = self._group(room_id)
-            proposals = [group.propose_remove(leaf) for leaf in _leaves_of(group, own)]
+            proposals = [group.propose_remove(leaf) for leaf in leaves(group)]
             try:
                 for proposal in proposals:
                     await self.sdk.send(room_id, proposal, sealed=True)
@@ -390,8 +407,6 @@ class RoomCrypto:
                 # A commit moved the group on, dropping proposals of the old epoch: again.
                 await self.catch_up(room_id)
                 continue
-            await self.sdk.leave(room_id)
-            self._forget(room_id)
             return
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
 
