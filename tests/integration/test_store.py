@@ -20,6 +20,7 @@ from sottovoce.core.errors import (
     Forbidden,
     InvalidInviteCode,
     NotFound,
+    ReplayedMessage,
     StaleEpoch,
     UserExists,
 )
@@ -72,7 +73,9 @@ async def add_user(store: Store, name: str, devices: int = 1) -> list[str]:
     return device_ids
 
 
-def new_event(client_id: str, device: str = "ALICE1", body: bytes = b"ciphertext") -> NewEvent:
+def new_event(client_id: str, device: str = "ALICE1", body: bytes | None = None) -> NewEvent:
+    # By default each message is its own bytes, as MLS makes them: the same bytes under another
+    # client_id would be a replay, which the store refuses for MLS messages.
     return NewEvent(
         ROOM,
         f"${client_id}-{device}",
@@ -80,7 +83,7 @@ def new_event(client_id: str, device: str = "ALICE1", body: bytes = b"ciphertext
         "@alice:test",
         device,
         client_id,
-        body,
+        f"ciphertext {device} {client_id}".encode() if body is None else body,
         NOW,
     )
 
@@ -656,3 +659,32 @@ async def test_a_batch_stores_a_commits_welcomes_with_it_and_none_of_a_refused_o
     [refused] = await store.append_events([alone])
     assert isinstance(refused, StaleEpoch) and alone.mailed == []
     assert [m.body for m in await store.mail_after("BOB1", 0, 10)] == [b"w1"]
+
+
+async def test_the_same_mls_message_under_another_client_id_is_a_replay_and_not_stored(
+    store: Store,
+) -> None:
+    await room_of_alice(store, devices=2)
+    message = Header(epoch=0, is_commit=False)
+    original, _ = await store.append_event(new_event("c1", body=b"mls"), mls=message)
+    for replay in (new_event("c2", body=b"mls"), new_event("c1", "ALICE2", b"mls")):
+        with pytest.raises(ReplayedMessage):
+            await store.append_event(replay, mls=message)
+    retried = await store.append_event(new_event("c1", body=b"mls"), mls=message)
+    assert retried == (original, True)
+    results = await store.append_events(
+        [
+            Append(new_event("c3", body=b"other"), mls=message),
+            Append(new_event("c4", body=b"mls"), mls=message),
+            Append(new_event("c5", body=b"other"), mls=message),
+        ]
+    )
+    assert isinstance(results[0], tuple) and not results[0][1]
+    assert isinstance(results[1], ReplayedMessage) and isinstance(results[2], ReplayedMessage)
+    assert [e.client_id for e in await store.events_after(ROOM, 1, 10)] == ["c1", "c3"]
+    # Bodies the server does not read as MLS (a plaintext-allowed server) may repeat.
+    for client_id in ("p1", "p2"):
+        _, duplicate = await store.append_event(new_event(client_id, body=b"hello"))
+        assert not duplicate
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 5

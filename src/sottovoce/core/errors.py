@@ -172,3 +172,10 @@ class StaleEpoch(SottoError):
 
     code = "stale_epoch"
     status = 409
+
+
+class ReplayedMessage(SottoError):
+    """An MLS message whose exact bytes the room already holds under another client_id."""
+
+    code = "replayed_message"
+    status = 409

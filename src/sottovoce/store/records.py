@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import Row
@@ -52,8 +53,11 @@ def fields(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__slots__}
 
 
-def event_values(event: Event) -> dict[str, Any]:
-    return fields(event) | {"kind": event.kind.value}
+def event_values(event: Event, *, mls: bool = False) -> dict[str, Any]:
+    """The row of ``event``; an MLS message's row carries the SHA-256 of its body, unique per
+    room, so that the same bytes cannot be stored twice (a replay)."""
+    digest = hashlib.sha256(event.body).digest() if mls else None
+    return fields(event) | {"kind": event.kind.value, "digest": digest}
 
 
 def mail_from_row(row: Row[Any]) -> Mail:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sottovoce.core.delivery import Header, admit
-from sottovoce.core.errors import InvalidInviteCode, NotFound, UserExists
+from sottovoce.core.errors import InvalidInviteCode, NotFound, ReplayedMessage, UserExists
 from sottovoce.core.models import (
     ClaimedPackage,
     Device,
@@ -317,18 +317,13 @@ class SqlStore:
             else append.membership(await self._members_in(conn, event.room_id))
         )
         stored = Event(seq=seq, **fields(event))
-        # The insert doubles as the duplicate check, sparing the common case a round trip.
+        # The insert doubles as the duplicate and replay checks, sparing the common case a round
+        # trip: it does nothing on a known client_id or a known MLS message's digest.
         inserted = (
             await conn.execute(
                 self._insert(events)
-                .values(**event_values(stored))
-                .on_conflict_do_nothing(
-                    index_elements=[
-                        events.c.room_id,
-                        events.c.sender_device,
-                        events.c.client_id,
-                    ]
-                )
+                .values(**event_values(stored, mls=append.mls is not None))
+                .on_conflict_do_nothing()
                 .returning(events.c.seq)
             )
         ).one_or_none()
@@ -341,8 +336,15 @@ class SqlStore:
                         events.c.client_id == event.client_id,
                     )
                 )
-            ).one()
-            return event_from_row(original), True
+            ).one_or_none()
+            if original is not None:
+                return event_from_row(original), True
+            if append.mls is not None:
+                # A message of an old epoch is stale before it is a replay: its sender re-bases.
+                await self._admit(conn, event.room_id, append.mls)
+            raise ReplayedMessage(
+                "the room already holds this exact MLS message: a replay is not stored"
+            )
         if change is not None:
             await self._apply_membership(conn, event.room_id, change)
         if append.mls is not None:

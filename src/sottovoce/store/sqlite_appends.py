@@ -23,10 +23,10 @@ from sqlalchemy import ClauseElement, bindparam, null, select, update
 from sqlalchemy.dialects import sqlite
 
 from sottovoce.core.delivery import admit
-from sottovoce.core.errors import NotFound, StaleEpoch
+from sottovoce.core.errors import NotFound, ReplayedMessage, StaleEpoch
 from sottovoce.core.models import Event, EventKind, NewEvent
 from sottovoce.store.base import Append, AppendResult
-from sottovoce.store.records import EVENT_COLUMNS, fields
+from sottovoce.store.records import EVENT_COLUMNS, event_values, fields
 from sottovoce.store.tables import events, room_groups, rooms
 
 
@@ -48,11 +48,8 @@ _SET_EPOCH = _sql(
         set_={"epoch": bindparam("epoch"), "group_info": null()},
     )
 )
-_INSERT_EVENT = _sql(
-    sqlite.insert(events).on_conflict_do_nothing(
-        index_elements=[events.c.room_id, events.c.sender_device, events.c.client_id]
-    )
-)
+# Does nothing on a known client_id (a retry) or a known MLS message's digest (a replay).
+_INSERT_EVENT = _sql(sqlite.insert(events).on_conflict_do_nothing())
 _ORIGINAL = _sql(
     select(*EVENT_COLUMNS).where(
         events.c.room_id == bindparam("room_id"),
@@ -125,10 +122,14 @@ def _append(
                 raise
             return _event(row), True
     stored = Event(seq=room.last_seq + 1, **fields(event))
-    values: dict[str, Any] = fields(stored) | {"kind": stored.kind.value}
+    values = event_values(stored, mls=append.mls is not None)
     if conn.execute(_INSERT_EVENT, values).rowcount == 0:
-        # Only the idempotency index does nothing on conflict: the original is stored.
-        return _event(_original(conn, event).fetchone()), True
+        row = _original(conn, event).fetchone()
+        if row is None:
+            raise ReplayedMessage(
+                "the room already holds this exact MLS message: a replay is not stored"
+            )
+        return _event(row), True
     room.last_seq = stored.seq
     room.epoch = epoch
     return stored, False

@@ -106,8 +106,12 @@ events = Table(
     Column("client_id", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("ts", BigInteger, nullable=False),
+    # SHA-256 of an MLS message's body (NULL for member events and plaintext bodies): the index
+    # below refuses the same bytes stored twice in a room, a replay (records.event_values).
+    Column("digest", LargeBinary, nullable=True),
     # Makes a retried send idempotent.
     UniqueConstraint("room_id", "sender_device", "client_id"),
+    Index(None, "room_id", "digest", unique=True),
 )
 
 receipts = Table(
