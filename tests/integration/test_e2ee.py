@@ -20,6 +20,7 @@ from sottovoce.client.e2ee import (
     RoomCrypto,
     UndecryptableMessage,
 )
+from sottovoce.client.e2ee_store import CryptoRecords
 from sottovoce.client.identity import IdentityKeyPair
 from sottovoce.client.keysources import KeyFileKey
 from sottovoce.client.keystore import Keystore
@@ -336,10 +337,13 @@ async def test_a_restarted_device_keeps_its_groups_and_what_it_read(
         await alice.start(sdk)
         bob = await devices(mls_server)
         room_id = await room_with(alice, bob)
-        await alice.send(room_id, b"before the restart")
+        sent = await alice.send(room_id, b"before the restart")
         await bob.catch_up(room_id)
         await bob.send(room_id, b"read before the restart")
         assert await texts(alice, room_id) == [b"before the restart", b"read before the restart"]
+    # Everything before her message was processed first, and where that ended is kept, so the
+    # restarted device does not page through the room's whole history again.
+    assert CryptoRecords(alice_store).load_cursors() == {room_id: sent.seq - 1}
     alice_store.close()
     await bob.send(room_id, b"sent while alice was down")
 

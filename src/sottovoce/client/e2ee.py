@@ -184,8 +184,9 @@ class RoomCrypto:
         # sender's own messages (which MLS cannot decrypt for it) read back as sent.
         self._opened: dict[bytes, bytes] = self._records.load_opened()
         self._locks: dict[str, asyncio.Lock] = {}
-        # The seq up to which catch_up has processed each room in this process.
-        self._caught_up: dict[str, int] = {}
+        # The seq up to which catch_up has processed each room; kept, so that a new process (each
+        # CLI command) does not page through the whole history again.
+        self._caught_up: dict[str, int] = self._records.load_cursors()
         self.refused: list[str] = []
         """What this device refused to apply (a proposal it will not commit), for the user."""
 
@@ -532,6 +533,7 @@ class RoomCrypto:
                 return
             cursor = page.events[-1].seq
             self._caught_up[room_id] = cursor
+            self._records.save_cursor(room_id, cursor)
 
     async def seal(self, room_id: str, plaintext: bytes) -> bytes:
         group = self._group(room_id)
@@ -639,6 +641,7 @@ class RoomCrypto:
     def _forget(self, room_id: str) -> None:
         self._groups.pop(room_id, None)
         self._joined_at.pop(room_id, None)
+        self._caught_up.pop(room_id, None)
         self._records.forget(room_id)
 
     async def _publish_group_info(self, room_id: str) -> None:

@@ -88,7 +88,19 @@ class CryptoRecords:
     def forget(self, room_id: str) -> None:
         """Drop a group this device left (its decrypted messages stay)."""
         if self.store is not None:
-            self.store.delete(Table.GROUPS, room_id)
+            with self.store.transaction() as tx:
+                tx.delete(Table.GROUPS, room_id)
+                tx.delete(Table.CURSORS, room_id)
+
+    def load_cursors(self) -> dict[str, int]:
+        if self.store is None:
+            return {}
+        return {room: int.from_bytes(seq, "big") for room, seq in self.store.items(Table.CURSORS)}
+
+    def save_cursor(self, room_id: str, seq: int) -> None:
+        """The seq up to which every event of the room has been processed and kept."""
+        if self.store is not None:
+            self.store.put(Table.CURSORS, room_id, seq.to_bytes(8, "big"))
 
     def save_opened(self, digest: bytes, plaintext: bytes) -> None:
         if self.store is not None:

@@ -64,6 +64,7 @@ class Table(StrEnum):
     """Private halves of published key packages, by key package reference."""
     TRUST = "trust"
     CURSORS = "cursors"
+    """Per room, the seq up to which every event has been processed, by room id."""
     MESSAGES = "messages"
     """Plaintexts of room messages this device has decrypted or sent, by body digest: MLS
     decrypts each message once, within its epoch."""
