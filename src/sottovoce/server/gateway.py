@@ -257,12 +257,21 @@ class Gateway:
         for room_id, after in since.items():
             if room_id not in joined:
                 continue
-            room = await self._store.get_room(room_id)
-            # A cursor past the end of the room (a client bug, a restored backup) would silently
-            # swallow the next events: resume from the room's real end instead.
-            conn.cursors[room_id] = min(after, room.last_seq if room else 0)
+            conn.cursors[room_id] = after
+            checked_end = False
             while not conn.closing:
                 page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
+                if not page and not checked_end:
+                    # A cursor past the end of the room (a client bug, a restored backup) would
+                    # silently swallow the next events: resume from the room's real end instead,
+                    # and read again from there for what was stored meanwhile. Only an empty
+                    # page needs this lookup, which spares every resume with news a query.
+                    checked_end = True
+                    room = await self._store.get_room(room_id)
+                    end = room.last_seq if room else 0
+                    if end < after:
+                        conn.cursors[room_id] = end
+                        continue
                 for event in page:
                     await conn.send_now(Outbound(event_frame(event), room_id, event.seq))
                 if len(page) < REPLAY_PAGE:
