@@ -1,5 +1,5 @@
 """End-to-end encryption through a real server that enforces the Delivery Service rules
-(``require_mls``), with real SDK clients: rooms are MLS groups, the server sees only ciphertext."""
+(its default), with real SDK clients: rooms are MLS groups, the server sees only ciphertext."""
 
 from __future__ import annotations
 
@@ -41,8 +41,7 @@ from tests.integration.harness import (
 @pytest.fixture(scope="module")
 def mls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("e2ee") / "data"
-    env = {"SOTTO_REQUIRE_MLS": "1"}
-    with running(ServerProcess(data, sqlite_url(data), env=env)) as server:
+    with running(ServerProcess(data, sqlite_url(data))) as server:
         yield server
 
 
@@ -289,8 +288,7 @@ async def test_no_message_text_reaches_postgresql(
     devices: Factory, tmp_path: Path, postgres_url: str
 ) -> None:
     canary = f"canary-{secrets.token_hex(8)}".encode()
-    env = {"SOTTO_REQUIRE_MLS": "1"}
-    with running(ServerProcess(tmp_path / "data", postgres_url, env=env)) as server:
+    with running(ServerProcess(tmp_path / "data", postgres_url)) as server:
         alice, bob = await devices(server), await devices(server)
         room_id = await room_with(alice, bob)
         await alice.send(room_id, canary + b" from alice")
