@@ -339,11 +339,14 @@ def test_tree_with_two_leaves_sharing_a_signature_key_is_invalid() -> None:
 def test_hashes_and_resolutions_of_a_changed_tree_equal_those_of_the_same_tree_built_fresh(
     ops: list[tuple[str, int]],
 ) -> None:
-    # Trees cache subtree hashes and hand the untouched ones to the trees derived from them;
-    # hashing every tree before changing it makes each change start from a warm cache.
+    # Trees cache subtree hashes and resolutions and hand the untouched ones to the trees
+    # derived from them; computing both for every tree before changing it makes each change
+    # start from a warm cache.
     tree = RatchetTree.with_one_leaf(_POOL[0])
     for op, n in ops:
         tree.node_hashes(SUITE)
+        for x in range(len(tree.nodes)):
+            tree.resolution(x)
         members = [i for i, _ in tree.members()]
         if op == "add":
             tree = tree.with_leaf_added(_POOL[n])[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -134,7 +135,9 @@ def _x25519_private(private_key: bytes) -> X25519PrivateKey:
         raise CryptoError("HPKE private key is not a 32-byte X25519 key") from exc
 
 
+@lru_cache(maxsize=4096)
 def _x25519_public(public_key: bytes) -> X25519PublicKey:
+    # A commit encrypts to the same members' keys as the one before, up to one per member.
     try:
         return X25519PublicKey.from_public_bytes(public_key)
     except ValueError as exc:

@@ -160,6 +160,8 @@ class RatchetTree:
             for x in stale:
                 kept[x] = None
             tree._hashes[suite_id] = kept
+        # A resolution, like a subtree hash, reads only the subtree under its node.
+        tree._resolutions.update((x, r) for x, r in self._resolutions.items() if x not in stale)
         return tree
 
     def with_direct_path_blanked(self, leaf_index: int) -> RatchetTree:

@@ -7,6 +7,7 @@ adding an instance to ``_SUITES``; nothing else branches on the suite id.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -169,6 +170,15 @@ class CipherSuite:
         self, public_key: bytes, label: bytes, context: bytes, plaintext: bytes
     ) -> tuple[bytes, bytes]:
         return self._hpke.seal(public_key, self._encrypt_context(label, context), plaintext)
+
+    def encrypt_with_label_to_each(
+        self, public_keys: Iterable[bytes], label: bytes, context: bytes, plaintext: bytes
+    ) -> list[tuple[bytes, bytes]]:
+        """``encrypt_with_label`` of one plaintext to each key, each with its own ephemeral
+        key; the HPKE info is built once (an UpdatePath node can have a recipient per member)."""
+        info = self._encrypt_context(label, context)
+        seal = self._hpke.seal
+        return [seal(public_key, info, plaintext) for public_key in public_keys]
 
     def decrypt_with_label(
         self,

@@ -6,7 +6,7 @@ Encoding only: what makes a leaf or a tree acceptable lives in ``_ratchet_tree``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Self
 
@@ -291,10 +291,6 @@ class HPKECiphertext:
         return cls(r.opaque(), r.opaque())
 
 
-def _write_hpke_ciphertext(w: Writer, value: HPKECiphertext) -> None:
-    value.encode(w)
-
-
 @dataclass(frozen=True, slots=True)
 class UpdatePathNode:
     encryption_key: bytes
@@ -302,7 +298,11 @@ class UpdatePathNode:
 
     def encode(self, w: Writer) -> None:
         w.opaque(self.encryption_key)
-        w.vector(self.encrypted_path_secret, _write_hpke_ciphertext)
+        # The vector written inline: after a bulk add a node holds one ciphertext per member.
+        ciphertexts = Writer()
+        for c in self.encrypted_path_secret:
+            ciphertexts.opaque(c.kem_output).opaque(c.ciphertext)
+        w.opaque(ciphertexts.bytes())
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
@@ -317,10 +317,20 @@ def _write_update_path_node(w: Writer, value: UpdatePathNode) -> None:
 class UpdatePath:
     leaf_node: LeafNode
     nodes: tuple[UpdatePathNode, ...]
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """This value's encoding once computed. A commit is encoded several times (signed,
+    encrypted, hashed into the transcript), and its path can hold a ciphertext per member."""
 
     def encode(self, w: Writer) -> None:
-        self.leaf_node.encode(w)
-        w.vector(self.nodes, _write_update_path_node)
+        encoding = self._encoding
+        if encoding is None:
+            own = Writer()
+            self.leaf_node.encode(own)
+            own.vector(self.nodes, _write_update_path_node)
+            encoding = own.bytes()
+            # Frozen, so the encoding cannot go stale; ``replace`` starts a copy without it.
+            object.__setattr__(self, "_encoding", encoding)
+        w.raw(encoding)
 
     @classmethod
     def decode(cls, r: Reader) -> Self:

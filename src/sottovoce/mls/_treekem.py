@@ -101,6 +101,8 @@ def _merge_public_keys(
 def _recipients(tree: RatchetTree, copath_child: int, excluded: Collection[int]) -> list[int]:
     """Nodes a path secret is encrypted to: the copath child's resolution without the leaves
     of members added by this same commit (they get it from the Welcome)."""
+    if not excluded:
+        return tree.resolution(copath_child)
     return [
         x
         for x in tree.resolution(copath_child)
@@ -159,15 +161,13 @@ def encrypt_update_path(
     for p, child in zip(
         tree.filtered_direct_path(sender), tree.filtered_copath(sender), strict=True
     ):
-        secret = prepared.secrets.path_secrets[p]
-        ciphertexts = tuple(
-            HPKECiphertext(
-                *suite.encrypt_with_label(
-                    tree.encryption_key(x), _ENCRYPT_LABEL, group_context, secret
-                )
-            )
-            for x in _recipients(tree, child, excluded)
+        sealed = suite.encrypt_with_label_to_each(
+            [tree.encryption_key(x) for x in _recipients(tree, child, excluded)],
+            _ENCRYPT_LABEL,
+            group_context,
+            prepared.secrets.path_secrets[p],
         )
+        ciphertexts = tuple(HPKECiphertext(kem_output, ct) for kem_output, ct in sealed)
         nodes.append(UpdatePathNode(tree.encryption_key(p), ciphertexts))
     leaf = tree.leaf(sender)
     assert leaf is not None
