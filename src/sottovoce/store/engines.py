@@ -66,12 +66,15 @@ class Database:
         self.dialect = url.get_backend_name()
         self._write_lock: AbstractAsyncContextManager[object]
         self.sqlite: SqliteWriter | None = None
+        self._sqlite_path: str | None = None
+        self._sqlite_reader: sqlite3.Connection | None = None
         if self.dialect == "sqlite":
             self._reader = _sqlite_engine(url, begin=None, pool_size=4)
             self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
             self._write_lock = asyncio.Lock()
             # normalize_url refuses an SQLite URL without a file path.
-            self.sqlite = SqliteWriter(str(url.database))
+            self._sqlite_path = str(url.database)
+            self.sqlite = SqliteWriter(self._sqlite_path)
         else:
             self._reader = self._writer = create_async_engine(url, pool_size=5, max_overflow=5)
             self._write_lock = nullcontext()
@@ -90,6 +93,14 @@ class Database:
         async with self._write_lock:
             return await writer.run(work)
 
+    def sqlite_reader(self) -> sqlite3.Connection | None:
+        """On SQLite, a plain connection for the hot reads (``store/reads.py``), used on the
+        event loop's thread only, each statement its own transaction; None on PostgreSQL."""
+        if self._sqlite_reader is None and self._sqlite_path is not None:
+            self._sqlite_reader = _sqlite_connection(self._sqlite_path)
+            self._sqlite_reader.execute("PRAGMA query_only=ON")
+        return self._sqlite_reader
+
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
@@ -101,6 +112,9 @@ class Database:
             await self._writer.dispose()
         if self.sqlite is not None:
             await self.sqlite.close()
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
+            self._sqlite_reader = None
 
 
 class SqliteWriter:
@@ -123,10 +137,7 @@ class SqliteWriter:
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
-            # autocommit off in the driver (isolation_level None): BEGIN is ours to issue.
-            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in _SQLITE_PRAGMAS:
-                self._conn.execute(pragma)
+            self._conn = _sqlite_connection(self._path)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -146,6 +157,14 @@ class SqliteWriter:
 
         await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown()
+
+
+def _sqlite_connection(path: str) -> sqlite3.Connection:
+    # The driver's own transaction handling off (isolation_level None): BEGIN is ours to issue.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in _SQLITE_PRAGMAS:
+        conn.execute(pragma)
+    return conn
 
 
 def _sqlite_engine(url: URL, begin: str | None, pool_size: int) -> AsyncEngine:

@@ -17,7 +17,6 @@ from sottovoce.core.models import (
     RefreshToken,
     Role,
     Room,
-    RoomKind,
 )
 from sottovoce.store.tables import devices, events, mailbox, rooms
 
@@ -34,10 +33,6 @@ def device_from_row(row: Row[Any]) -> Device:
 
 def refresh_token_from_row(row: Row[Any]) -> RefreshToken:
     return RefreshToken(**row._mapping)
-
-
-def room_from_row(row: Row[Any]) -> Room:
-    return Room(**{**row._mapping, "kind": RoomKind(row.kind)})
 
 
 def member_from_row(row: Row[Any]) -> Member:
@@ -58,7 +53,3 @@ def event_values(event: Event, *, mls: bool = False) -> dict[str, Any]:
     room, so that the same bytes cannot be stored twice (a replay)."""
     digest = hashlib.sha256(event.body).digest() if mls else None
     return fields(event) | {"kind": event.kind.value, "digest": digest}
-
-
-def mail_from_row(row: Row[Any]) -> Mail:
-    return Mail(**row._mapping)

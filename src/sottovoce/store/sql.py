@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,22 +32,18 @@ from sottovoce.core.models import (
     Room,
     User,
 )
-from sottovoce.store import sqlite_appends
+from sottovoce.store import reads, sqlite_appends
 from sottovoce.store.base import Append, AppendResult, MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
     DEVICE_COLUMNS,
     EVENT_COLUMNS,
-    MAIL_COLUMNS,
-    ROOM_COLUMNS,
     device_from_row,
     event_from_row,
     event_values,
     fields,
-    mail_from_row,
     member_from_row,
     refresh_token_from_row,
-    room_from_row,
 )
 from sottovoce.store.tables import (
     device_keys,
@@ -65,6 +61,7 @@ from sottovoce.store.tables import (
 )
 
 _VISIBLE_STATES = (MemberState.JOINED.value, MemberState.INVITED.value)
+T = TypeVar("T")
 
 
 class SqlStore:
@@ -136,10 +133,8 @@ class SqlStore:
             await conn.execute(insert(devices).values(**fields(device), last_mail_id=0))
 
     async def get_device(self, device_id: str) -> Device | None:
-        row = await self._one_or_none(
-            select(*DEVICE_COLUMNS).where(devices.c.device_id == device_id)
-        )
-        return None if row is None else device_from_row(row)
+        found = await self._read(reads.DEVICE, device_id=device_id)
+        return found[0] if found else None
 
     async def list_devices(self, user_id: str, include_revoked: bool = False) -> list[Device]:
         query = select(*DEVICE_COLUMNS).where(devices.c.user_id == user_id)
@@ -206,17 +201,11 @@ class SqlStore:
         return stored
 
     async def get_room(self, room_id: str) -> Room | None:
-        row = await self._one_or_none(select(*ROOM_COLUMNS).where(rooms.c.room_id == room_id))
-        return None if row is None else room_from_row(row)
+        found = await self._read(reads.ROOM, room_id=room_id)
+        return found[0] if found else None
 
     async def list_rooms_for_user(self, user_id: str) -> list[Room]:
-        rows = await self._all(
-            select(*ROOM_COLUMNS)
-            .join(members, members.c.room_id == rooms.c.room_id)
-            .where(members.c.user_id == user_id, members.c.state.in_(_VISIBLE_STATES))
-            .order_by(rooms.c.created_at, rooms.c.room_id)
-        )
-        return [room_from_row(row) for row in rows]
+        return await self._read(reads.ROOMS_OF_USER, user_id=user_id)
 
     async def list_members(self, room_id: str) -> list[Member]:
         rows = await self._all(_visible_members(room_id))
@@ -393,13 +382,7 @@ class SqlStore:
         return updated.rowcount == 1
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[Event]:
-        rows = await self._all(
-            select(*EVENT_COLUMNS)
-            .where(events.c.room_id == room_id, events.c.seq > after)
-            .order_by(events.c.seq)
-            .limit(limit)
-        )
-        return [event_from_row(row) for row in rows]
+        return await self._read(reads.EVENTS_AFTER, room_id=room_id, after=after, limit=limit)
 
     async def events_before(self, room_id: str, before: int, limit: int) -> list[Event]:
         rows = await self._all(
@@ -467,13 +450,7 @@ class SqlStore:
         return stored
 
     async def mail_after(self, device_id: str, after: int, limit: int) -> list[Mail]:
-        rows = await self._all(
-            select(*MAIL_COLUMNS)
-            .where(mailbox.c.recipient_device == device_id, mailbox.c.id > after)
-            .order_by(mailbox.c.id)
-            .limit(limit)
-        )
-        return [mail_from_row(row) for row in rows]
+        return await self._read(reads.MAIL_AFTER, device_id=device_id, after=after, limit=limit)
 
     async def ack_mail(self, device_id: str, up_to: int) -> int:
         async with self._db.writing() as conn:
@@ -581,6 +558,14 @@ class SqlStore:
                 index_elements=[device_keys.c.device_id], set_={column: value}
             )
         )
+
+    async def _read(self, read: reads.Read[T], **params: Any) -> list[T]:
+        sqlite_reader = self._db.sqlite_reader()
+        if sqlite_reader is not None:
+            return read.sqlite_rows(sqlite_reader, params)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(read.statement, params)).all()
+        return [read.record(row) for row in rows]
 
     async def _one_or_none(self, query: Any) -> Row[Any] | None:
         async with self._db.reading() as conn:
