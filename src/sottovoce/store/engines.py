@@ -11,7 +11,8 @@ with SQLITE_BUSY instead of waiting; ``busy_timeout`` covers other processes (``
 Readers use their own small pool and run each read as one autocommitted statement. The hottest
 write, a batch of message appends, skips SQLAlchemy and aiosqlite: ``SqliteWriter`` runs it as one
 call on a plain ``sqlite3`` connection in a thread of its own, under the same lock
-(``store/sqlite_appends.py`` says why).
+(``store/sqlite_appends.py`` says why). Likewise the reads of every connect and resume run on a
+plain connection on the event loop's thread (``sqlite_reader``, ``store/reads.py``).
 
 PostgreSQL: one asyncpg pool; writers on the same row serialize on its row lock.
 """
