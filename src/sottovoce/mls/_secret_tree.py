@@ -62,10 +62,12 @@ class SecretTree:
     n_leaves: int
     out_of_order_window: int
     max_forward_distance: int
-    _nodes: Mapping[int, bytes]
+    _nodes: MappingProxyType[int, bytes]
     """Secrets of the undeveloped frontier: every leaf has exactly one ancestor-or-self here,
     unless its ratchets were already derived."""
-    _ratchets: Mapping[tuple[int, RatchetKind], _Ratchet]
+    _ratchets: MappingProxyType[tuple[int, RatchetKind], _Ratchet]
+    """Read-only views, copied with ``copy()``: that copies the dict's hash table, where
+    ``dict(view)`` would rehash every key (an Enum's hash is a Python call) on every message."""
 
     @classmethod
     def create(
@@ -178,12 +180,14 @@ class SecretTree:
         return self.suite.derive_tree_secret(secret, b"secret", generation, self.suite.hash_len)
 
     def _with_ratchet(self, leaf: int, kind: RatchetKind, ratchet: _Ratchet) -> SecretTree:
-        ratchets = dict(self._ratchets)
+        ratchets = self._ratchets.copy()
         ratchets[(leaf, kind)] = ratchet
         return self._evolved(self._nodes, ratchets)
 
     def _evolved(
-        self, nodes: Mapping[int, bytes], ratchets: dict[tuple[int, RatchetKind], _Ratchet]
+        self,
+        nodes: MappingProxyType[int, bytes],
+        ratchets: dict[tuple[int, RatchetKind], _Ratchet],
     ) -> SecretTree:
         # Built directly rather than with dataclasses.replace, which costs several times more
         # and runs for every message sent or received.
@@ -204,7 +208,7 @@ class SecretTree:
         if existing is not None:
             return existing, self
         target = tm.leaf_node(leaf)
-        nodes = dict(self._nodes)
+        nodes = self._nodes.copy()
         # Until its ratchets exist, exactly one ancestor-or-self of the leaf is on the frontier.
         node = next(x for x in [target, *tm.direct_path(target, self.n_leaves)] if x in nodes)
         suite = self.suite
@@ -217,7 +221,7 @@ class SecretTree:
                 node, secret, nodes[right] = left, left_secret, right_secret
             else:
                 node, secret, nodes[left] = right, right_secret, left_secret
-        ratchets = dict(self._ratchets)
+        ratchets = self._ratchets.copy()
         for k in RatchetKind:
             ratchets[(leaf, k)] = _Ratchet(
                 0, suite.expand_with_label(secret, k.value, b"", suite.hash_len)
