@@ -135,6 +135,24 @@ def test_saved_and_restored_tree_continues_where_it_left_off() -> None:
         restored.key_for(5, APP, 51)
 
 
+def test_senders_across_the_tree_keep_their_own_ratchets_through_save_and_restore() -> None:
+    # Ratchets are stored in buckets of leaves: senders far apart land in different buckets.
+    senders = [0, 1, 63, 64, 65, 200, 255]
+    tree = fresh(n_leaves=256)
+    for round_ in range(2):
+        for leaf in senders:
+            key, tree = tree.key_for(leaf, APP, round_)
+            alone, _ = fresh(n_leaves=256).key_for(leaf, APP, round_)
+            assert key == alone
+    restored = decode_all(serialize(tree), SecretTree.decode)
+    assert restored == tree
+    assert serialize(restored) == serialize(tree)
+    for leaf in senders:
+        assert restored.key_for(leaf, APP, 2)[0] == fresh(n_leaves=256).key_for(leaf, APP, 2)[0]
+        with pytest.raises(GenerationError):
+            restored.key_for(leaf, APP, 1)
+
+
 def test_restoring_a_tree_with_a_node_outside_it_is_refused() -> None:
     state = bytearray(serialize(fresh(n_leaves=2)))
     # Shrink the recorded tree to one leaf, so its saved root (node 1) no longer fits.

@@ -11,7 +11,7 @@ generations are kept only inside a bounded window, for messages that arrive out 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -56,6 +56,20 @@ def _frozen(mapping: dict[int, RatchetKey]) -> Mapping[int, RatchetKey]:
     return MappingProxyType(mapping)
 
 
+_RatchetId = tuple[int, RatchetKind]
+_Bucket = MappingProxyType[_RatchetId, _Ratchet]
+_BUCKET_BITS = 6
+"""Ratchets are kept in buckets of 64 leaves, so that replacing one after a message copies a
+bucket and the bucket index rather than every ratchet of the epoch."""
+
+
+def _bucketed(ratchets: Iterable[tuple[_RatchetId, _Ratchet]]) -> MappingProxyType[int, _Bucket]:
+    buckets: dict[int, dict[_RatchetId, _Ratchet]] = {}
+    for (leaf, kind), ratchet in ratchets:
+        buckets.setdefault(leaf >> _BUCKET_BITS, {})[(leaf, kind)] = ratchet
+    return MappingProxyType({b: MappingProxyType(bucket) for b, bucket in buckets.items()})
+
+
 @dataclass(frozen=True, slots=True)
 class SecretTree:
     suite: CipherSuite
@@ -65,9 +79,11 @@ class SecretTree:
     _nodes: MappingProxyType[int, bytes]
     """Secrets of the undeveloped frontier: every leaf has exactly one ancestor-or-self here,
     unless its ratchets were already derived."""
-    _ratchets: MappingProxyType[tuple[int, RatchetKind], _Ratchet]
-    """Read-only views, copied with ``copy()``: that copies the dict's hash table, where
-    ``dict(view)`` would rehash every key (an Enum's hash is a Python call) on every message."""
+    _ratchets: MappingProxyType[int, _Bucket]
+    """Derived ratchets by bucket (``leaf >> _BUCKET_BITS``), then by ``(leaf, kind)``.
+
+    Both maps are read-only views, copied with ``copy()``: that copies the dict's hash table,
+    where ``dict(view)`` would rehash every key (an Enum's hash is a Python call)."""
 
     @classmethod
     def create(
@@ -89,7 +105,7 @@ class SecretTree:
             out_of_order_window,
             max_forward_distance,
             MappingProxyType({tm.root(n_leaves): encryption_secret}),
-            MappingProxyType({}),
+            _bucketed(()),
         )
 
     def encode(self, w: Writer) -> None:
@@ -97,7 +113,8 @@ class SecretTree:
         w.u16(self.suite.suite_id).u32(self.n_leaves)
         w.u32(self.out_of_order_window).u32(self.max_forward_distance)
         w.vector(sorted(self._nodes.items()), _write_node)
-        w.vector(sorted(self._ratchets.items(), key=_ratchet_order), _write_ratchet)
+        ratchets = (item for bucket in self._ratchets.values() for item in bucket.items())
+        w.vector(sorted(ratchets, key=_ratchet_order), _write_ratchet)
 
     @classmethod
     def decode(cls, r: Reader) -> Self:
@@ -106,9 +123,9 @@ class SecretTree:
         if n_leaves < 1 or n_leaves & (n_leaves - 1):
             raise DecodeError(f"secret tree of {n_leaves} leaves")
         nodes = dict(r.vector(_read_node))
-        ratchets = dict(r.vector(_read_ratchet))
+        ratchets = r.vector(_read_ratchet)
         width = tm.node_width(n_leaves)
-        if any(x >= width for x in nodes) or any(leaf >= n_leaves for leaf, _ in ratchets):
+        if any(x >= width for x in nodes) or any(leaf >= n_leaves for (leaf, _), _ in ratchets):
             raise DecodeError("secret tree state names a node outside the tree")
         return cls(
             suite,
@@ -116,7 +133,7 @@ class SecretTree:
             window,
             max_forward,
             MappingProxyType(nodes),
-            MappingProxyType(ratchets),
+            _bucketed(ratchets),
         )
 
     def next_key(self, leaf: int, kind: RatchetKind) -> tuple[RatchetKey, SecretTree]:
@@ -180,15 +197,22 @@ class SecretTree:
         return self.suite.derive_tree_secret(secret, b"secret", generation, self.suite.hash_len)
 
     def _with_ratchet(self, leaf: int, kind: RatchetKind, ratchet: _Ratchet) -> SecretTree:
-        ratchets = self._ratchets.copy()
-        ratchets[(leaf, kind)] = ratchet
-        return self._evolved(self._nodes, ratchets)
+        return self._evolved(self._nodes, leaf, {kind: ratchet})
 
     def _evolved(
         self,
         nodes: MappingProxyType[int, bytes],
-        ratchets: dict[tuple[int, RatchetKind], _Ratchet],
+        leaf: int,
+        ratchets: Mapping[RatchetKind, _Ratchet],
     ) -> SecretTree:
+        """This tree with ``nodes`` as its frontier and ``leaf``'s ``ratchets`` replaced."""
+        index = leaf >> _BUCKET_BITS
+        old = self._ratchets.get(index)
+        bucket = {} if old is None else old.copy()
+        for kind, ratchet in ratchets.items():
+            bucket[(leaf, kind)] = ratchet
+        buckets = self._ratchets.copy()
+        buckets[index] = MappingProxyType(bucket)
         # Built directly rather than with dataclasses.replace, which costs several times more
         # and runs for every message sent or received.
         return SecretTree(
@@ -197,14 +221,15 @@ class SecretTree:
             self.out_of_order_window,
             self.max_forward_distance,
             nodes,
-            MappingProxyType(ratchets),
+            MappingProxyType(buckets),
         )
 
     def _ratchet(self, leaf: int, kind: RatchetKind) -> tuple[_Ratchet, SecretTree]:
         """The leaf's ratchet, deriving the path down to the leaf on first use."""
         if not 0 <= leaf < self.n_leaves:
             raise UnknownSender(f"leaf {leaf} is outside a tree of {self.n_leaves} leaves")
-        existing = self._ratchets.get((leaf, kind))
+        bucket = self._ratchets.get(leaf >> _BUCKET_BITS)
+        existing = None if bucket is None else bucket.get((leaf, kind))
         if existing is not None:
             return existing, self
         target = tm.leaf_node(leaf)
@@ -221,12 +246,11 @@ class SecretTree:
                 node, secret, nodes[right] = left, left_secret, right_secret
             else:
                 node, secret, nodes[left] = right, right_secret, left_secret
-        ratchets = self._ratchets.copy()
-        for k in RatchetKind:
-            ratchets[(leaf, k)] = _Ratchet(
-                0, suite.expand_with_label(secret, k.value, b"", suite.hash_len)
-            )
-        return ratchets[(leaf, kind)], self._evolved(MappingProxyType(nodes), ratchets)
+        ratchets = {
+            k: _Ratchet(0, suite.expand_with_label(secret, k.value, b"", suite.hash_len))
+            for k in RatchetKind
+        }
+        return ratchets[kind], self._evolved(MappingProxyType(nodes), leaf, ratchets)
 
 
 _KIND_CODES = {RatchetKind.HANDSHAKE: 1, RatchetKind.APPLICATION: 2}
