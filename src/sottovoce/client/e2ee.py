@@ -14,7 +14,8 @@ epoch; a refused one is dropped, the room's newer events are processed and the c
   for each new device (the server stores them in those mailboxes, kind ``mls.welcome``, in the
   commit's transaction), publish the new GroupInfo;
 - accept: join the group from a Welcome found in the mailbox, then join the server room;
-- remove: commit Remove of the user's every leaf, then kick on the server;
+- remove: kick on the server, then commit Remove of the user's every leaf (the kick first, so
+  that members checking the commit find the user already gone from the room);
 - leave: MLS forbids committing one's own removal, so the leaving device sends a Remove proposal
   for each leaf of its user, then leaves on the server and forgets the group; every member
   commits pending proposals before it sends a message, so nothing sent after the leave is
@@ -23,7 +24,15 @@ epoch; a refused one is dropped, the room's newer events are processed and the c
   a device signing out itself (``sign_out``) proposes its own removal, like a leave;
 - join by external commit (a newly linked device, ``join_rooms``): from the room's published
   GroupInfo, sent through the timeline; members accept it only from a device of a user who is a
-  joined member of the room on the server.
+  joined member of the room on the server;
+- reconciling: a user can lose the server room without the MLS step (a kick through the plain
+  API, a crash between the leave and its proposals, a client without E2EE). While catching up, a
+  device notes the users whose membership event ends their membership (leave, kick; invite and
+  join cancel it); before it sends, it commits, with the pending proposals, a Remove of every leaf
+  of a noted user. Members accept a commit removing another user's leaves (other than by that
+  user's own proposals) only if the user is no longer invited or joined on the server (the
+  events caught up, up to the commit's place in the timeline, or the room's view now); otherwise
+  ``RemovalRefused``, the group unchanged.
 
 The identity key is given, kept in the keystore, or created by ``start`` for a user's first
 device. A user whose key directory already lists a certified device gets no second identity key:
@@ -37,6 +46,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -56,9 +66,10 @@ from sottovoce.client.sdk import SottoClient
 from sottovoce.client.trust import IdentityKeyChanged, TrustBook, TrustRecord, safety_number
 from sottovoce.core.delivery import read_header
 from sottovoce.core.errors import BadRequest, NotMember, StaleEpoch
-from sottovoce.core.models import MemberState, RoomKind
+from sottovoce.core.models import EventKind, MemberState, RoomKind
 from sottovoce.mls import (
     ApplicationMessage,
+    CommitApplied,
     CommitOutput,
     Credential,
     Group,
@@ -111,6 +122,18 @@ class ExternalJoinRefused(UndecryptableMessage):
     of the room: the commit is not applied."""
 
     code = "external_join_refused"
+
+
+class RemovalRefused(UndecryptableMessage):
+    """A member committed the removal of another user who is still invited or joined on the
+    server: the commit is not applied."""
+
+    code = "removal_refused"
+
+
+class _RemovalUnexplained(Exception):
+    """Inside ``catch_up`` only: a commit removes users whom the member events noted so far
+    do not show as gone; the page is read again event by event."""
 
 
 class MemoryTrust:
@@ -187,6 +210,12 @@ class RoomCrypto:
         # The seq up to which catch_up has processed each room; kept, so that a new process (each
         # CLI command) does not page through the whole history again.
         self._caught_up: dict[str, int] = self._records.load_cursors()
+        # Per room, the users whose membership the events caught up ended (leave, kick): their
+        # leaves are removed before this device next sends. Seeded from the server's room view
+        # once per process, since a previous process may have caught up past the events.
+        self._departed: dict[str, set[str]] = {}
+        # Rooms whose catch_up is reading a whole page (see ``catch_up``).
+        self._paging: set[str] = set()
         self.refused: list[str] = []
         """What this device refused to apply (a proposal it will not commit), for the user."""
 
@@ -373,9 +402,10 @@ class RoomCrypto:
         await self._commit(room_id, lambda group: group.commit(add=packages), welcome_to)
 
     async def remove(self, room_id: str, user_id: str) -> None:
-        """Remove every device of ``user_id`` from the group, then kick them on the server."""
-        await self._commit(room_id, lambda group: group.commit(remove=_leaves_of(group, user_id)))
+        """Kick ``user_id`` on the server, then remove every device of theirs from the group
+        (were this device to stop in between, the next member to send removes them)."""
         await self.sdk.kick(room_id, user_id)
+        await self._commit(room_id, lambda group: group.commit(remove=_leaves_of(group, user_id)))
 
     async def leave(self, room_id: str) -> None:
         """Propose the removal of every device of this user, leave the server room, and forget
@@ -508,16 +538,21 @@ class RoomCrypto:
 
     async def send(self, room_id: str, text: bytes) -> Sent:
         """Send ``text`` encrypted. The room's new events are processed first, and pending
-        proposals (a member leaving) committed, so that a member who has left cannot read it;
-        a send the server still refuses as being for an old epoch is sealed again."""
+        proposals (a member leaving) committed with the removal of every user who is no longer
+        a member on the server, so that a member who has left cannot read it; a send the server
+        still refuses as being for an old epoch is sealed again."""
         if room_id not in self._groups:
             # Not a member on the server says so with its own error; a member whose device was
             # never added gets the E2EE one from ``seal``.
             await self.sdk.room(room_id)
         for _ in range(COMMIT_ATTEMPTS):
             await self.catch_up(room_id)
-            if self._group(room_id).state.pending:
-                await self._commit(room_id, lambda group: group.commit())
+            group = self._group(room_id)
+            if group.state.pending or self._departed_leaves(room_id, group):
+                await self._commit(
+                    room_id,
+                    lambda group: group.commit(remove=self._departed_leaves(room_id, group)),
+                )
             try:
                 return await self.sdk.send(room_id, text)
             except StaleEpoch:
@@ -525,12 +560,34 @@ class RoomCrypto:
         raise E2EEError(f"{room_id} kept moving to new epochs; try again later")
 
     async def catch_up(self, room_id: str) -> None:
-        """Process every event of the room this device has not processed yet."""
+        """Process every event of the room this device has not processed yet, noting the users
+        whose membership ended."""
+        if room_id not in self._departed and room_id in self._groups:
+            room = await self.sdk.room(room_id)
+            in_group = {cert.user_id for cert in _certificates(self._group(room_id)).values()}
+            self._departed[room_id] = {u for u in in_group if not _member(room, u)}
+        departed = self._departed.get(room_id, set())
         cursor = self._caught_up.get(room_id, 0)
+        # Messages are opened inside ``history``, before this loop notes the page's member
+        # events. A removal that the notes do not explain yet stops the page; the events up to
+        # it are then taken one at a time, so that it is judged by the membership at its place.
+        step_until = cursor
         while True:
-            page = await self.sdk.history(room_id, after=cursor, limit=PAGE)
+            stepping = cursor < step_until
+            if not stepping:
+                self._paging.add(room_id)
+            try:
+                page = await self.sdk.history(room_id, after=cursor, limit=1 if stepping else PAGE)
+            except _RemovalUnexplained:
+                step_until = cursor + PAGE
+                continue
+            finally:
+                self._paging.discard(room_id)
             if not page.events:
                 return
+            for event in page.events:
+                if event.kind is EventKind.MEMBER:
+                    _note_membership(departed, event.body)
             cursor = page.events[-1].seq
             self._caught_up[room_id] = cursor
             self._records.save_cursor(room_id, cursor)
@@ -567,13 +624,34 @@ class RoomCrypto:
                     f"a device of {joiner} joined the group of {room_id} by itself, but "
                     f"{joiner} is not a joined member of the room: refused"
                 )
-        # A refused proposal must not stay pending: the group is restored from before it. The
-        # cleartext content type is authenticated, so every proposal gets its snapshot.
-        before = group.to_bytes() if _is_proposal(body) else None
+        # A refused proposal or commit must not stay applied: the group is restored from before
+        # it. The cleartext content type is authenticated, so every handshake gets its snapshot.
+        handshake = _content_type(body) in (ContentType.PROPOSAL, ContentType.COMMIT)
+        before = group.to_bytes() if handshake else None
+        certificates = _certificates(group) if handshake else {}
+        pending = _pending_removals(group) if handshake else set()
         try:
             received = await self._with_identities(lambda: group.process(body))
         except MLSError as exc:
             raise UndecryptableMessage(f"cannot decrypt a message of {room_id}: {exc}") from exc
+        if isinstance(received, CommitApplied) and not received.removed_self:
+            committer = joiner or certificates[received.committer.index].user_id
+            others = {
+                certificates[leaf].user_id
+                for leaf in received.removed
+                if leaf not in pending and certificates[leaf].user_id != committer
+            }
+            members = await self._still_members(room_id, others)
+            if members:
+                assert before is not None
+                self._groups[room_id] = Group.from_bytes(before, self._config)
+                if room_id in self._paging:
+                    raise _RemovalUnexplained
+                raise RemovalRefused(
+                    f"{committer} removed {', '.join(sorted(members))} from the group of "
+                    f"{room_id}, who {'is' if len(members) == 1 else 'are'} still a member of "
+                    "the room: refused"
+                )
         refused = isinstance(received, ProposalReceived) and not _self_removal(group, received)
         if refused and before is not None:
             # Dropped, and remembered as read, so that one bad proposal cannot wedge the room.
@@ -599,6 +677,26 @@ class RoomCrypto:
         return plain
 
     # Internals --------------------------------------------------------------------------------
+
+    def _departed_leaves(self, room_id: str, group: Group) -> list[int]:
+        """The leaves of users whose membership ended, other than those already pending
+        removal by their own proposals."""
+        departed = self._departed.get(room_id, set())
+        pending = _pending_removals(group)
+        return [
+            leaf
+            for leaf, cert in _certificates(group).items()
+            if cert.user_id in departed and leaf not in pending
+        ]
+
+    async def _still_members(self, room_id: str, users: set[str]) -> set[str]:
+        """Those of ``users`` invited or joined both by the events caught up and by the server's
+        room view now."""
+        users -= self._departed.get(room_id, set())
+        if not users:
+            return users
+        room = await self.sdk.room(room_id)
+        return {u for u in users if _member(room, u)}
 
     def group_certificates(self, room_id: str) -> dict[int, DeviceCertificate]:
         """The device certificate of every member of the room's group, by leaf."""
@@ -642,6 +740,7 @@ class RoomCrypto:
         self._groups.pop(room_id, None)
         self._joined_at.pop(room_id, None)
         self._caught_up.pop(room_id, None)
+        self._departed.pop(room_id, None)
         self._records.forget(room_id)
 
     async def _publish_group_info(self, room_id: str) -> None:
@@ -652,6 +751,37 @@ class RoomCrypto:
 
 def _joined(room: RoomInfo, user_id: str) -> bool:
     return any(m.user_id == user_id and m.state is MemberState.JOINED for m in room.members)
+
+
+def _member(room: RoomInfo, user_id: str) -> bool:
+    """Invited or joined: a user whose devices belong in the group."""
+    return any(
+        m.user_id == user_id and m.state in (MemberState.INVITED, MemberState.JOINED)
+        for m in room.members
+    )
+
+
+def _note_membership(departed: set[str], body: bytes) -> None:
+    """Update ``departed`` with one member event (``{"action", "target"}``, see
+    ``server/rooms.py``)."""
+    try:
+        change = json.loads(body)
+        action, target = change["action"], change["target"]
+    except (ValueError, TypeError, KeyError):
+        return  # the server writes these events; a malformed one changes nothing
+    if action in ("leave", "kick"):
+        departed.add(target)
+    elif action in ("create", "invite", "join"):
+        departed.discard(target)
+
+
+def _pending_removals(group: Group) -> set[int]:
+    """The leaves pending removal by proposals (only self-removals are ever kept pending)."""
+    return {
+        p.proposal.proposal.body.removed
+        for p in group.state.pending
+        if isinstance(p.proposal.proposal.body, Remove)
+    }
 
 
 def _certificates(group: Group) -> dict[int, DeviceCertificate]:
@@ -666,16 +796,14 @@ def _leaves_of(group: Group, user_id: str) -> list[int]:
     return [leaf for leaf, cert in _certificates(group).items() if cert.user_id == user_id]
 
 
-def _is_proposal(body: bytes) -> bool:
+def _content_type(body: bytes) -> ContentType | None:
     try:
         message = decode_all(body, MLSMessage.decode).body
     except MLSError:
-        return False
+        return None
     if isinstance(message, PrivateMessage):
-        return message.content_type is ContentType.PROPOSAL
-    return isinstance(message, PublicMessage) and (
-        message.content.content_type is ContentType.PROPOSAL
-    )
+        return message.content_type
+    return message.content.content_type if isinstance(message, PublicMessage) else None
 
 
 def _self_removal(group: Group, received: ProposalReceived) -> bool:
@@ -714,6 +842,7 @@ __all__ = [
     "DeviceNotLinked",
     "ExternalJoinRefused",
     "MemoryTrust",
+    "RemovalRefused",
     "RoomCrypto",
     "UndecryptableMessage",
     "published_identity_keys",
