@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import hashlib
 import json
@@ -136,6 +137,11 @@ class _RemovalUnexplained(Exception):
     do not show as gone; the page is read again event by event."""
 
 
+# The room whose whole page the current task's ``catch_up`` is reading, if any: only there may
+# a removal wait for the page's member events (another task opening a message decides at once).
+_PAGING: contextvars.ContextVar[str | None] = contextvars.ContextVar("paging", default=None)
+
+
 class MemoryTrust:
     """Trust records in memory, for clients without a keystore (tests, throwaway sessions)."""
 
@@ -214,8 +220,6 @@ class RoomCrypto:
         # leaves are removed before this device next sends. Seeded from the server's room view
         # once per process, since a previous process may have caught up past the events.
         self._departed: dict[str, set[str]] = {}
-        # Rooms whose catch_up is reading a whole page (see ``catch_up``).
-        self._paging: set[str] = set()
         self.refused: list[str] = []
         """What this device refused to apply (a proposal it will not commit), for the user."""
 
@@ -574,15 +578,14 @@ class RoomCrypto:
         step_until = cursor
         while True:
             stepping = cursor < step_until
-            if not stepping:
-                self._paging.add(room_id)
+            paging = _PAGING.set(None if stepping else room_id)
             try:
                 page = await self.sdk.history(room_id, after=cursor, limit=1 if stepping else PAGE)
             except _RemovalUnexplained:
                 step_until = cursor + PAGE
                 continue
             finally:
-                self._paging.discard(room_id)
+                _PAGING.reset(paging)
             if not page.events:
                 return
             for event in page.events:
@@ -645,7 +648,7 @@ class RoomCrypto:
             if members:
                 assert before is not None
                 self._groups[room_id] = Group.from_bytes(before, self._config)
-                if room_id in self._paging:
+                if _PAGING.get() == room_id:
                     raise _RemovalUnexplained
                 raise RemovalRefused(
                     f"{committer} removed {', '.join(sorted(members))} from the group of "
