@@ -17,6 +17,7 @@ from sottovoce.client import SottoClient
 from sottovoce.client.e2ee import (
     KEY_PACKAGE_BATCH,
     KEY_PACKAGE_LOW,
+    ReplayedMessage,
     RoomCrypto,
     UndecryptableMessage,
 )
@@ -200,10 +201,10 @@ async def test_a_removed_member_cannot_decrypt_later_messages(
     # Carol is kicked on the server too; the ciphertexts are what a leaky server could give her.
     removal, after = (await ciphertexts(mls_server, alice, room_id))[seen:]
     with pytest.raises(UndecryptableMessage):
-        await carol.open(room_id, "", after)
-    assert await carol.open(room_id, "", removal) == b""
+        await carol.open(room_id, 1001, "", after)
+    assert await carol.open(room_id, 1000, "", removal) == b""
     with pytest.raises(UndecryptableMessage):
-        await carol.open(room_id, "", after)
+        await carol.open(room_id, 1001, "", after)
 
 
 async def ciphertexts(server: ServerProcess, device: RoomCrypto, room_id: str) -> list[bytes]:
@@ -362,23 +363,32 @@ async def test_a_restarted_device_keeps_its_groups_and_what_it_read(
     assert (await texts(bob, room_id))[-1] == b"back"
 
 
-async def test_tampered_misattributed_and_reordered_messages_from_a_hostile_server(
+async def test_tampered_misattributed_reordered_and_replayed_messages_from_a_hostile_server(
     mls_server: ServerProcess, devices: Factory
 ) -> None:
     alice, bob = await devices(mls_server), await devices(mls_server)
     room_id = await room_with(alice, bob)
     await bob.catch_up(room_id)
     sender = alice.device.certificate.device_id
-    # Bodies as a hostile server could hand them to Bob, never stored by the real one.
+    # Bodies and seqs as a hostile server could hand them to Bob, never stored by the real one.
     genuine = await alice.seal(room_id, b"genuine")
     tampered = genuine[:-1] + bytes([genuine[-1] ^ 1])
     with pytest.raises(UndecryptableMessage):
-        await bob.open(room_id, sender, tampered)
+        await bob.open(room_id, 1000, sender, tampered)
     with pytest.raises(UndecryptableMessage, match="not by"):
-        await bob.open(room_id, bob.device.certificate.device_id, genuine)
+        await bob.open(room_id, 1000, bob.device.certificate.device_id, genuine)
     first, second = await alice.seal(room_id, b"first"), await alice.seal(room_id, b"second")
-    assert await bob.open(room_id, sender, second) == b"second"
-    assert await bob.open(room_id, sender, first) == b"first"
+    assert await bob.open(room_id, 1002, sender, second) == b"second"
+    assert await bob.open(room_id, 1001, sender, first) == b"first"
+    # Read again at its own place (history paged twice) it is the same message; handed out
+    # again at another place it is a replay, and not shown twice.
+    assert await bob.open(room_id, 1001, sender, first) == b"first"
+    with pytest.raises(ReplayedMessage):
+        await bob.open(room_id, 1003, sender, first)
+    # Alice's own message read back binds it to its place too.
+    assert await alice.open(room_id, 1002, sender, second) == b"second"
+    with pytest.raises(ReplayedMessage):
+        await alice.open(room_id, 1004, sender, second)
 
 
 async def test_a_device_tops_up_its_key_packages_when_few_are_left(

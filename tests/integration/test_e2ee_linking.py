@@ -106,7 +106,7 @@ async def test_a_device_of_a_user_who_is_not_a_joined_member_cannot_join_by_itse
     _, commit = Group.join_external(info, bundle, bob._config)
     epoch = bob._group(room_id).epoch
     with pytest.raises(ExternalJoinRefused):
-        await bob.open(room_id, mallory.device.certificate.device_id, commit)
+        await bob.open(room_id, 1000, mallory.device.certificate.device_id, commit)
     assert bob._group(room_id).epoch == epoch
     # The server keeps her out of the timeline anyway.
     with pytest.raises(NotMember):

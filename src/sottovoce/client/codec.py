@@ -12,8 +12,8 @@ class BodyCodec(Protocol):
         """The bytes the server stores for ``plaintext`` sent to ``room_id``."""
         ...
 
-    async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
-        """The plaintext of a stored body."""
+    async def open(self, room_id: str, seq: int, sender_device: str, body: bytes) -> bytes:
+        """The plaintext of the body stored at ``seq`` of ``room_id``."""
         ...
 
 
@@ -23,5 +23,5 @@ class PlainCodec:
     async def seal(self, room_id: str, plaintext: bytes) -> bytes:
         return plaintext
 
-    async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
+    async def open(self, room_id: str, seq: int, sender_device: str, body: bytes) -> bytes:
         return body

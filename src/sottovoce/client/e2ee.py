@@ -111,6 +111,13 @@ class UndecryptableMessage(E2EEError):
     code = "undecryptable_message"
 
 
+class ReplayedMessage(UndecryptableMessage):
+    """The server handed out a message this device already read, at another place in the
+    room's timeline: a replay, not shown twice."""
+
+    code = "replayed_message"
+
+
 class DeviceNotLinked(LinkingError):
     """This device has no identity key and its user already has one (held by their certified
     devices): it must receive that key by linking instead of creating a second one."""
@@ -212,6 +219,8 @@ class RoomCrypto:
         # Every body opened or sent, by digest: a body is processed by MLS exactly once, and the
         # sender's own messages (which MLS cannot decrypt for it) read back as sent.
         self._opened: dict[bytes, bytes] = self._records.load_opened()
+        # Where each of those was first read; own messages get theirs when read back.
+        self._places: dict[bytes, int] = self._records.load_places()
         self._locks: dict[str, asyncio.Lock] = {}
         # The seq up to which catch_up has processed each room; kept, so that a new process (each
         # CLI command) does not page through the whole history again.
@@ -603,14 +612,24 @@ class RoomCrypto:
         self._records.save(room_id, group, self._joined_at[room_id], (_digest(body), plaintext))
         return body
 
-    async def open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
-        """The plaintext of a room message; handshake messages (commits) read as empty."""
+    async def open(self, room_id: str, seq: int, sender_device: str, body: bytes) -> bytes:
+        """The plaintext of the room message at ``seq``; handshake messages (commits) read as
+        empty. Reading one seq again gives the same plaintext; the same message at another seq
+        is a replay (``ReplayedMessage``)."""
         async with self._locks.setdefault(room_id, asyncio.Lock()):
-            return await self._open(room_id, sender_device, body)
+            return await self._open(room_id, seq, sender_device, body)
 
-    async def _open(self, room_id: str, sender_device: str, body: bytes) -> bytes:
+    async def _open(self, room_id: str, seq: int, sender_device: str, body: bytes) -> bytes:
         digest = _digest(body)
         if digest in self._opened:
+            first = self._places.get(digest)
+            if first is None:
+                self._places[digest] = seq
+                self._records.save_place(digest, seq)
+            elif first != seq:
+                raise ReplayedMessage(
+                    f"the message at seq {seq} of {room_id} is a replay of the one at seq {first}"
+                )
             return self._opened[digest]
         group = self._group(room_id)
         try:
@@ -676,7 +695,8 @@ class RoomCrypto:
                 )
             plain = unpad(received.data)
         self._opened[digest] = plain
-        self._records.save(room_id, group, self._joined_at[room_id], (digest, plain))
+        self._places[digest] = seq
+        self._records.save(room_id, group, self._joined_at[room_id], (digest, plain), seq=seq)
         return plain
 
     # Internals --------------------------------------------------------------------------------
@@ -846,6 +866,7 @@ __all__ = [
     "ExternalJoinRefused",
     "MemoryTrust",
     "RemovalRefused",
+    "ReplayedMessage",
     "RoomCrypto",
     "UndecryptableMessage",
     "published_identity_keys",

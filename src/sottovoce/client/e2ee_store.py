@@ -73,8 +73,10 @@ class CryptoRecords:
         joined_at: int,
         opened: tuple[bytes, bytes] | None = None,
         used_bundle: KeyPackageBundle | None = None,
+        seq: int | None = None,
     ) -> None:
-        """A group's state, with the message that changed it and the key package it consumed."""
+        """A group's state, with the message that changed it (and the seq it was read at) and
+        the key package it consumed."""
         if self.store is None:
             return
         state = Writer().u64(joined_at).opaque(group.to_bytes()).bytes()
@@ -82,6 +84,8 @@ class CryptoRecords:
             tx.put(Table.GROUPS, room_id, state)
             if opened is not None:
                 tx.put(Table.MESSAGES, opened[0].hex(), opened[1])
+                if seq is not None:
+                    tx.put(Table.PLACES, opened[0].hex(), seq.to_bytes(8, "big"))
             if used_bundle is not None:
                 tx.delete(Table.KEY_PACKAGES, bundle_name(used_bundle))
 
@@ -102,6 +106,14 @@ class CryptoRecords:
         if self.store is not None:
             self.store.put(Table.CURSORS, room_id, seq.to_bytes(8, "big"))
 
-    def save_opened(self, digest: bytes, plaintext: bytes) -> None:
+    def load_places(self) -> dict[bytes, int]:
+        if self.store is None:
+            return {}
+        return {
+            bytes.fromhex(k): int.from_bytes(v, "big") for k, v in self.store.items(Table.PLACES)
+        }
+
+    def save_place(self, digest: bytes, seq: int) -> None:
+        """The seq at which the message with this body digest was first read."""
         if self.store is not None:
-            self.store.put(Table.MESSAGES, digest.hex(), plaintext)
+            self.store.put(Table.PLACES, digest.hex(), seq.to_bytes(8, "big"))

@@ -65,6 +65,9 @@ class Table(StrEnum):
     TRUST = "trust"
     CURSORS = "cursors"
     """Per room, the seq up to which every event has been processed, by room id."""
+    PLACES = "places"
+    """The seq at which each message was first read, by body digest: the same body handed out
+    at another seq is a replay."""
     MESSAGES = "messages"
     """Plaintexts of room messages this device has decrypted or sent, by body digest: MLS
     decrypts each message once, within its epoch."""

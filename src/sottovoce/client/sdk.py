@@ -273,7 +273,7 @@ class SottoClient:
     async def _opened(self, event: Event) -> Event:
         if event.kind is not EventKind.MESSAGE:
             return event
-        plain = await self._codec.open(event.room_id, event.sender_device, event.body)
+        plain = await self._codec.open(event.room_id, event.seq, event.sender_device, event.body)
         return dataclasses.replace(event, body=plain)
 
     async def events(
