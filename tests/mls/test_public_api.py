@@ -57,6 +57,13 @@ def test_two_devices_chat_through_bytes_only() -> None:
     assert alice.process(bob.encrypt(b"hi alice")) == ApplicationMessage(1, b"hi alice", b"")
 
 
+def test_one_member_is_read_without_listing_them_all() -> None:
+    alice, bob = _pair()
+    assert bob.member(0) == bob.members()[0] == alice.member(0)
+    assert bob.member(1) is not None and bob.member(1).identity == b"bob"
+    assert bob.member(2) is None and bob.member(-1) is None
+
+
 def test_tampered_key_package_is_refused() -> None:
     published = bytearray(key_package_message(generate_key_package(b"bob")))
     published[-1] ^= 1

@@ -687,7 +687,9 @@ class RoomCrypto:
         if isinstance(received, ApplicationMessage):
             # The server names the sending device; MLS proves it. They must agree, or the server
             # is attributing someone's message to another device.
-            author = _certificates(group)[received.sender]
+            credential = group.member(received.sender)
+            assert credential is not None  # MLS verified the message against this very leaf
+            author = DeviceCertificate.from_bytes(credential.identity)
             if author.device_id != sender_device:
                 raise UndecryptableMessage(
                     f"a message of {room_id} was sent by device {author.device_id} of "

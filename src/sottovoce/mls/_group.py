@@ -290,6 +290,11 @@ class Group:
         """Every current member's credential, by leaf index (blank leaves are left out)."""
         return {i: leaf.credential for i, leaf in self.state.tree.members()}
 
+    def member(self, leaf_index: int) -> Credential | None:
+        """The credential of the member at ``leaf_index``; None for a blank or absent leaf."""
+        leaf = self.state.tree.leaf(leaf_index)
+        return None if leaf is None else leaf.credential
+
     def export_secret(self, label: bytes, context: bytes, length: int) -> bytes:
         """A secret of ``length`` bytes for the application (MLS-Exporter, RFC 9420 section
         8.5): the same for every member of this epoch, different for another label, context
