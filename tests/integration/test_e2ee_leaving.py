@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sottovoce.client.device_link import approve_link, link_this_device
 from sottovoce.client.e2ee import RoomCrypto, UndecryptableMessage
-from sottovoce.client.linking import LinkRequest
 from sottovoce.core.errors import NotMember
 from sottovoce.mls import CommitApplied, Group, MLSError
 from tests.integration.harness import ServerProcess
@@ -21,7 +19,7 @@ from tests.integration.test_e2ee import (
     texts,
     user_of,
 )
-from tests.integration.test_e2ee_linking import NewDevice, device_id, new_device
+from tests.integration.test_e2ee_linking import NewDevice, device_id, link, new_device
 
 __all__ = ["devices", "mls_server", "new_device"]  # fixtures, imported for pytest
 
@@ -97,9 +95,7 @@ async def test_a_revoked_device_is_removed_from_every_group_and_reads_nothing_af
     phone, bob = await devices(mls_server), await devices(mls_server)
     room_id = await room_with(phone, bob)
     laptop, client = await new_device(phone)
-    request = LinkRequest.generate(device_id(client))
-    await approve_link(phone, request.payload)
-    assert await link_this_device(laptop, client, request, within=30) == [room_id]
+    assert await link(phone, laptop, client) == [room_id]
     await bob.send(room_id, b"to both devices")
     assert await texts(laptop, room_id) == [b"to both devices"]
     kept = laptop._group(room_id).to_bytes()
@@ -122,9 +118,7 @@ async def test_a_device_that_signs_out_proposes_its_own_removal_and_reads_nothin
     phone, bob = await devices(mls_server), await devices(mls_server)
     room_id = await room_with(phone, bob)
     laptop, client = await new_device(phone)
-    request = LinkRequest.generate(device_id(client))
-    await approve_link(phone, request.payload)
-    await link_this_device(laptop, client, request, within=30)
+    await link(phone, laptop, client)
     kept = laptop._group(room_id).to_bytes()
     seen = len(await ciphertexts(mls_server, phone, room_id))
 

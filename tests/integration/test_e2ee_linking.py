@@ -60,6 +60,13 @@ def device_id(client: SottoClient) -> str:
     return session.device_id
 
 
+async def link(existing: RoomCrypto, new: RoomCrypto, client: SottoClient) -> list[str]:
+    """Link ``new`` (signed in through ``client``) from ``existing``: the rooms it joined."""
+    request = LinkRequest.generate(device_id(client))
+    await approve_link(existing, request.payload)
+    return await link_this_device(new, client, request, within=30)
+
+
 async def test_a_newly_linked_device_reads_every_message_sent_after_it_joined(
     mls_server: ServerProcess, devices: Factory, new_device: NewDevice
 ) -> None:
@@ -71,11 +78,7 @@ async def test_a_newly_linked_device_reads_every_message_sent_after_it_joined(
     # The user already has an identity key: the new device must not make a second one.
     with pytest.raises(DeviceNotLinked):
         await laptop.start(client)
-    request = LinkRequest.generate(device_id(client))
-    await approve_link(phone, request.payload)
-    assert sorted(await link_this_device(laptop, client, request, within=30)) == sorted(
-        [team, direct]
-    )
+    assert sorted(await link(phone, laptop, client)) == sorted([team, direct])
     assert laptop.identity.public == phone.identity.public
 
     await bob.send(team, b"from bob")
