@@ -11,8 +11,17 @@ from pathlib import Path
 
 import uvloop
 
-from bench.report import Row, format_table, write_json
-from bench.scenarios import FULL, QUICK, SCENARIOS, Measure, Plan, run_all
+from bench.report import Figure, Row, format_table, write_json
+from bench.scenarios import (
+    FULL,
+    QUICK,
+    SCENARIOS,
+    UNCAPPED,
+    UNCAPPED_ARGS,
+    Measure,
+    Plan,
+    run_all,
+)
 from bench.servers import console_script, pin_to_generator_cpu
 from bench.targets import POOL_SIZE, RelayTarget, SottovoceTarget
 
@@ -21,19 +30,31 @@ ENGINES = ("sqlite", "postgresql")
 
 
 def combine(sottovoce: list[Measure], baseline: list[Measure], engine: str) -> list[Row]:
-    """One row per figure of either side; a side that failed or has no such figure shows None."""
-    ours = {(m.scenario, m.metric): m for m in sottovoce}
+    """One row per figure of either side; a side that failed or has no such figure shows None.
+
+    An uncapped scenario is set beside the relay's figure of its capped one."""
     base = {(m.scenario, m.metric): m for m in baseline}
-    rows = [
-        Row(m.scenario, m.metric, m.unit, m.value, getattr(base.get(key), "value", None), engine)
-        for key, m in ours.items()
-    ]
+    rows: list[Row] = []
+    compared: set[tuple[str, str]] = set()
+    for m in sottovoce:
+        key = (UNCAPPED.get(m.scenario, m.scenario), m.metric)
+        compared.add(key)
+        rows.append(Row(m.scenario, m.metric, m.unit, m.value, _value(base.get(key)), engine))
     rows += [
         Row(m.scenario, m.metric, m.unit, None, m.value, engine)
         for key, m in base.items()
-        if key not in ours
+        if key not in compared
     ]
     return rows
+
+
+def _value(measure: Measure | None) -> Figure:
+    return None if measure is None else measure.value
+
+
+def relay_scenarios(only: list[str]) -> list[str]:
+    """What the relay runs: it has no frame limit, so an uncapped scenario is its capped one."""
+    return list(dict.fromkeys(UNCAPPED.get(name, name) for name in only))
 
 
 async def measure_engine(
@@ -51,7 +72,12 @@ async def measure_engine(
         setup = Measure(
             "setup", f"register {POOL_SIZE} users (once)", "s", target.registration_seconds
         )
-        figures = await run_all(target, plan, only, RESULTS if args.profile else None)
+        profiles = RESULTS if args.profile else None
+        figures = await run_all(target, plan, [n for n in only if n not in UNCAPPED], profiles)
+        uncapped = [name for name in only if name in UNCAPPED]
+        if uncapped:
+            await target.restart(UNCAPPED_ARGS)
+            figures += await run_all(target, plan, uncapped, profiles)
         return [setup, *figures]
     finally:
         await target.stop()
@@ -63,7 +89,7 @@ async def run(args: argparse.Namespace) -> None:
     relay = RelayTarget(RESULTS)
     await relay.start()
     try:
-        baseline = await run_all(relay, plan, only)
+        baseline = await run_all(relay, plan, relay_scenarios(only))
     finally:
         await relay.stop()
     rows: list[Row] = []

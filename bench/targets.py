@@ -11,6 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +85,8 @@ class SottovoceTarget:
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
             argv += ["--database-url", url]
         # SQLite is the server's default: its database file lives in the data directory.
-        self.server = ServerProcess(
-            [*argv, *extra_args], results / "logs" / f"sottovoce-{engine}.log"
-        )
+        self._argv = [*argv, *extra_args]
+        self.server = ServerProcess(self._argv, results / "logs" / f"sottovoce-{engine}.log")
         self.api = Api(f"http://127.0.0.1:{self.port}")
         self.pool: list[Session] = []
         self.registration_seconds = 0.0
@@ -99,6 +99,13 @@ class SottovoceTarget:
         started = time.monotonic()
         self.pool = await register_many(self.api, "bench", POOL_SIZE)
         self.registration_seconds = time.monotonic() - started
+
+    async def restart(self, extra_args: Sequence[str]) -> None:
+        """The same server, database and data directory (so the same users, sessions and
+        rooms), started again with ``extra_args`` added."""
+        await self.server.stop()
+        self.server = ServerProcess([*self._argv, *extra_args], self.server.log_path)
+        await self.server.start(self.port)
 
     async def stop(self) -> None:
         await self.api.close()

@@ -1,0 +1,36 @@
+"""How `make bench` pairs Sottovoce's figures with the relay's (bench/run.py)."""
+
+from __future__ import annotations
+
+from bench.report import Row
+from bench.run import combine, relay_scenarios
+from bench.scenarios import Measure
+
+
+def test_an_uncapped_scenario_is_set_beside_the_relays_capped_one() -> None:
+    relay = [Measure("fanout-10", "delivered", "msg/s", 180_000.0)]
+    ours = [
+        Measure("fanout-10", "delivered", "msg/s", 6_000.0),
+        Measure("fanout-10-uncapped", "delivered", "msg/s", 90_000.0),
+    ]
+    assert combine(ours, relay, "sqlite") == [
+        Row("fanout-10", "delivered", "msg/s", 6_000.0, 180_000.0, "sqlite"),
+        Row("fanout-10-uncapped", "delivered", "msg/s", 90_000.0, 180_000.0, "sqlite"),
+    ]
+
+
+def test_a_figure_only_one_side_has_keeps_its_row() -> None:
+    relay = [Measure("idle", "RSS", "KiB", 28.0)]
+    ours = [Measure("history", "p50", "ms", 2.0)]
+    assert combine(ours, relay, "sqlite") == [
+        Row("history", "p50", "ms", 2.0, None, "sqlite"),
+        Row("idle", "RSS", "KiB", None, 28.0, "sqlite"),
+    ]
+
+
+def test_the_relay_runs_each_capped_scenario_once() -> None:
+    assert relay_scenarios(["fanout-10", "light", "fanout-10-uncapped", "fanout-100-uncapped"]) == [
+        "fanout-10",
+        "light",
+        "fanout-100",
+    ]
