@@ -71,6 +71,8 @@ class FanoutRoom:
         receivers = len(self.connections) - 1
         per_sender = deliveries_per_s / receivers / SENDERS
         senders = self.connections[:SENDERS]
+        cpu = self.room.server_cpu
+        cpu_before = cpu() if cpu else 0.0
         await asyncio.gather(
             *(
                 self._send(conn, index, per_sender, seconds, tally, receivers)
@@ -79,7 +81,8 @@ class FanoutRoom:
         )
         drain_s = min(DRAIN_STEPS * seconds, MAX_DRAIN_S)
         await wait_until(lambda: tally.received >= tally.expected, drain_s)
-        result = summarize(tally, deliveries_per_s, seconds)
+        used = cpu() - cpu_before if cpu else None
+        result = summarize(tally, deliveries_per_s, seconds, used)
         await self._settle(tally, 3 * drain_s)
         return result
 
@@ -132,7 +135,8 @@ async def step_up(label: str, room: BenchRoom, schedule: Schedule) -> list[StepR
             print(
                 f"  {label} offered {rate:>9,.0f}/s delivered "
                 f"{result.delivered_per_s:>9,.0f}/s p50 {result.p50_ms:7.2f} ms "
-                f"p99 {result.p99_ms:8.2f} ms errors {result.errors} losses {result.losses}",
+                f"p99 {result.p99_ms:8.2f} ms errors {result.errors} losses {result.losses}"
+                f" server CPU {result.server_cpu_us or 0:.1f} us/delivery",
                 flush=True,
             )
     return results

@@ -123,6 +123,7 @@ def _fanout(size: int, name: str) -> Scenario:
             Measure(name, "delivered at p99 <= 100 ms", "msg/s", delivered),
             Measure(name, "p50 latency", "ms", best.p50_ms),
             Measure(name, "p99 latency", "ms", best.p99_ms),
+            Measure(name, "server CPU per delivery", "us", best.server_cpu_us),
             Measure(name, "errors", "count", best.errors),
             Measure(name, "losses", "msgs", best.losses),
         ]
@@ -137,6 +138,7 @@ async def light(target: Target, plan: Plan) -> list[Measure]:
         Measure("light", "delivered", "msg/s", result.delivered_per_s),
         Measure("light", "p50 latency", "ms", result.p50_ms),
         Measure("light", "p99 latency", "ms", result.p99_ms),
+        Measure("light", "server CPU per delivery", "us", result.server_cpu_us),
         Measure("light", "losses", "msgs", result.losses),
     ]
 

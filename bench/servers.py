@@ -63,6 +63,12 @@ class ServerProcess:
         await self.stop()
         raise TimeoutError(f"server did not listen on {port} within {limit_s} s: {self.log_path}")
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the server process so far, all threads, from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime are the stat file's fields 14 and 15, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_bytes(self) -> int:
         """Resident set size of the server process, from /proc."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

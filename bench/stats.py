@@ -39,6 +39,8 @@ class StepResult:
     p99_ms: float
     errors: int
     losses: int
+    # Server CPU time (all threads) per delivery during the step, in microseconds.
+    server_cpu_us: float | None = None
 
     @property
     def within(self) -> bool:
@@ -46,8 +48,13 @@ class StepResult:
         return self.p99_ms <= 100.0 and self.losses == 0 and self.errors == 0
 
 
-def summarize(tally: StepTally, offered_per_s: float, seconds: float) -> StepResult:
+def summarize(
+    tally: StepTally, offered_per_s: float, seconds: float, server_cpu_s: float | None = None
+) -> StepResult:
     ordered = sorted(tally.latencies_ns)
+    per_delivery = None
+    if server_cpu_s is not None and tally.received:
+        per_delivery = server_cpu_s / tally.received * 1e6
     return StepResult(
         offered_per_s=offered_per_s,
         delivered_per_s=tally.received / seconds,
@@ -55,4 +62,5 @@ def summarize(tally: StepTally, offered_per_s: float, seconds: float) -> StepRes
         p99_ms=percentile(ordered, 0.99) / 1e6,
         errors=tally.errors,
         losses=tally.losses,
+        server_cpu_us=per_delivery,
     )

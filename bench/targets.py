@@ -11,7 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,8 @@ class BenchRoom:
     url: str
     # One entry per member, in member order; None where the target needs no authentication.
     tokens: list[str | None]
+    # The server's CPU time so far, for the cost per delivery (None: not measured).
+    server_cpu: Callable[[], float] | None = None
 
 
 class RelayTarget:
@@ -57,7 +59,8 @@ class RelayTarget:
         await self.server.stop()
 
     async def room(self, name: str, size: int) -> BenchRoom:
-        return BenchRoom(name, f"ws://127.0.0.1:{self.port}/{name}", [None] * size)
+        url = f"ws://127.0.0.1:{self.port}/{name}"
+        return BenchRoom(name, url, [None] * size, self.server.cpu_seconds)
 
     def tokens(self, count: int) -> list[str | None]:
         return [None] * count
@@ -130,7 +133,7 @@ class SottovoceTarget:
         if name not in self._rooms:
             owner, *members = self.pool[:size]
             self._rooms[name] = await self.api.create_room(owner, name, members)
-        return BenchRoom(self._rooms[name], self.ws_url, self.tokens(size))
+        return BenchRoom(self._rooms[name], self.ws_url, self.tokens(size), self.server.cpu_seconds)
 
     def tokens(self, count: int) -> list[str | None]:
         """``count`` tokens, spread over the pool: several connections share each device."""

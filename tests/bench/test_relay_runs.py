@@ -16,26 +16,36 @@ from bench.targets import BenchRoom
 
 
 @pytest.fixture
-async def relay_url(tmp_path: Path) -> AsyncIterator[str]:
+async def relay(tmp_path: Path) -> AsyncIterator[tuple[str, ServerProcess]]:
     port = free_port()
     server = ServerProcess(
         python_module("bench.relay", "--port", str(port)), tmp_path / "relay.log"
     )
     await server.start(port)
     try:
-        yield f"ws://127.0.0.1:{port}"
+        yield f"ws://127.0.0.1:{port}", server
     finally:
         await server.stop()
 
 
-async def test_every_member_but_the_sender_gets_every_message(relay_url: str) -> None:
-    room = BenchRoom("five", f"{relay_url}/five", [None] * 5)
+@pytest.fixture
+def relay_url(relay: tuple[str, ServerProcess]) -> str:
+    return relay[0]
+
+
+async def test_every_member_but_the_sender_gets_every_message(
+    relay: tuple[str, ServerProcess],
+) -> None:
+    url, server = relay
+    room = BenchRoom("five", f"{url}/five", [None] * 5, server.cpu_seconds)
     async with opened(room) as fanout:
         result = await fanout.step_at(deliveries_per_s=400, seconds=1.0)
         tally = fanout.tallies[fanout.step]
     assert tally.expected > 0
     assert tally.received == tally.expected
     assert (result.losses, result.errors) == (0, 0)
+    assert result.server_cpu_us is not None
+    assert server.cpu_seconds() > 0
 
 
 async def test_a_member_that_vanished_shows_up_as_losses(relay_url: str) -> None:

@@ -57,3 +57,10 @@ def test_summary_counts_losses_and_nearest_rank_percentiles() -> None:
     assert (result.losses, result.delivered_per_s) == (100, 50)
     assert (result.p50_ms, result.p99_ms) == (50, 99)
     assert percentile([], 0.99) == 0
+
+
+def test_server_cpu_is_spread_over_the_deliveries_received() -> None:
+    tally = StepTally(expected=400, latencies_ns=[1_000_000] * 200)
+    assert summarize(tally, 200, 2, server_cpu_s=0.05).server_cpu_us == 250
+    assert summarize(tally, 200, 2).server_cpu_us is None
+    assert summarize(StepTally(expected=10), 200, 2, server_cpu_s=0.05).server_cpu_us is None
