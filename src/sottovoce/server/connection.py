@@ -1,9 +1,16 @@
-"""One authenticated WebSocket: a bounded outbound queue, drained by a writer task while it holds
-anything.
+"""One authenticated WebSocket: frames written straight to its transport, and a bounded queue
+for when the transport cannot take them.
 
-Pushing never blocks the fan-out: a consumer whose queue overflows is closed with 4009 and resumes
-from its cursors. The writer drops room events at or below the connection's cursor for that room,
-which is what makes the replay-then-live hand-over free of duplicates.
+A frame is written at once, as bytes encoded once for every recipient, whenever nothing waits
+before it and the transport is open and under its high-water mark; otherwise it is queued, and a
+writer task exists only while the queue does, writing all of it at once each time the transport
+drains. Pushing never blocks the fan-out: a consumer whose queue overflows is closed with 4009
+and resumes from its cursors. Room events at or below the connection's cursor for that room are
+dropped when written, which is what makes the replay-then-live hand-over free of duplicates.
+
+Every write is one whole frame, or several, in one synchronous ``transport.write``, and so is
+each of aiohttp's own (pings, pongs, close): frames never interleave. Nothing is written once
+aiohttp has sent the close frame (``ws.closed``) or the transport is closing.
 """
 
 from __future__ import annotations
@@ -14,14 +21,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from sottovoce.core.ratelimit import TokenBucket
+from sottovoce.server.wsframe import text_frame
 
 MAX_QUEUE = 1024
 FRAME_RATE = 64
 MAX_STRIKES = 10
 DRAIN_TIMEOUT = 10.0
+# Frames are joined into writes of about this size: one syscall for many frames, yet a backlog
+# (or a replay page) is not copied whole into the transport's buffer.
+WRITE_CHUNK = 64 * 1024
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_REVOKED = 4003
@@ -36,12 +47,19 @@ def frame_limiter(rate: int) -> TokenBucket:
 
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """A rendered frame; room events also carry ``room_id``/``seq`` and mail its ``mail_id``."""
+    """A rendered frame; room events also carry ``room_id``/``seq`` and mail its ``mail_id``.
+
+    ``wire`` is the whole WebSocket frame, encoded once however many connections it goes to.
+    """
 
     frame: bytes
     room_id: str | None = None
     seq: int = 0
     mail_id: int = 0
+    wire: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wire", text_frame(self.frame))
 
 
 @dataclass(eq=False, slots=True)
@@ -57,6 +75,9 @@ class Connection:
     ws: web.WebSocketResponse
     user_id: str
     device_id: str
+    # The upgrade request: its protocol holds the transport and its flow control. Without one
+    # (a connection that is not on a socket) pushes only queue.
+    request: web.BaseRequest | None = None
     cursors: dict[str, int] = field(default_factory=dict)
     mail_cursor: int = 0
     limiter: TokenBucket = field(default_factory=lambda: frame_limiter(FRAME_RATE))
@@ -81,6 +102,15 @@ class Connection:
             return
         queue = self._queue
         if queue is None:
+            if self._writing and self.request is not None:
+                protocol = self.request.protocol
+                transport = protocol.transport
+                if transport is None or transport.is_closing() or self.ws.closed:
+                    return
+                if not protocol.writing_paused:
+                    if self._fresh(item):
+                        transport.write(item.wire)
+                    return
             queue = self._queue = deque()
         elif len(queue) >= MAX_QUEUE:
             self.close(CLOSE_TOO_SLOW, "consumer too slow: reconnect and resume")
@@ -109,10 +139,27 @@ class Connection:
         if self.reader is not None and self.reader_idle:
             self.reader.cancel()
 
-    async def send_now(self, item: Outbound) -> None:
-        """Send directly, bypassing the queue: for the replay, before ``start_writer``."""
-        if self._fresh(item):
-            await self.ws.send_frame(item.frame, WSMsgType.TEXT)
+    async def send_now(self, *items: Outbound) -> None:
+        """Write ``items`` bypassing the queue (for the replay, before ``start_writer``), joined
+        into writes of up to ``WRITE_CHUNK`` bytes, each awaiting the transport's drain."""
+        pending = deque(items)
+        while pending:
+            data = self._take(pending)
+            if data:
+                self._transport().write(data)
+                assert self.request is not None
+                await self.request.writer.drain()
+
+    def _take(self, items: deque[Outbound]) -> bytes:
+        """The fresh frames popped off the left of ``items``, up to ``WRITE_CHUNK`` bytes."""
+        frames = []
+        size = 0
+        while items and size < WRITE_CHUNK:
+            item = items.popleft()
+            if self._fresh(item):
+                frames.append(item.wire)
+                size += len(item.wire)
+        return b"".join(frames)
 
     def _fresh(self, item: Outbound) -> bool:
         if item.room_id is not None:
@@ -125,6 +172,13 @@ class Connection:
             self.mail_cursor = item.mail_id
         return True
 
+    def _transport(self) -> asyncio.Transport:
+        assert self.request is not None
+        transport = self.request.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            raise ConnectionResetError("the WebSocket is closed")
+        return transport
+
     def start_writer(self) -> None:
         """From now on pushed frames are written (until then they wait, for the replay)."""
         self._writing = True
@@ -132,11 +186,18 @@ class Connection:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
+        """Each time the transport has drained, write what is queued, joined into one write."""
+        assert self.request is not None
         try:
             while self._queue:
-                item = self._queue.popleft()
-                if self._fresh(item):
-                    await self.ws.send_frame(item.frame, WSMsgType.TEXT)
+                await self.request.writer.drain()
+                queue = self._queue
+                if not queue:
+                    # Closed meanwhile, and the queue dropped.
+                    break
+                data = self._take(queue)
+                if data:
+                    self._transport().write(data)
         except ConnectionError:
             # The socket is gone and its handler is finishing: write nothing more.
             self._writing = False

@@ -134,7 +134,7 @@ class Gateway:
         try:
             auth = await self._handshake(ws)
             if auth is not None:
-                await self._serve(ws, *auth)
+                await self._serve(request, ws, *auth)
         finally:
             self._handlers.discard(handler)
         return ws
@@ -218,8 +218,10 @@ class Gateway:
                 joined.append(room.room_id)
         return joined
 
-    async def _serve(self, ws: web.WebSocketResponse, auth: Auth, user: str, device: str) -> None:
-        conn = Connection(ws, user, device, limiter=frame_limiter(self._frame_rate))
+    async def _serve(
+        self, request: web.Request, ws: web.WebSocketResponse, auth: Auth, user: str, device: str
+    ) -> None:
+        conn = Connection(ws, user, device, request, limiter=frame_limiter(self._frame_rate))
         joined = await self._joined_rooms(user)
         if self._shutting_down:
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -229,7 +231,7 @@ class Gateway:
         self._metrics.connections.inc()
         log.info("ws_connected", user_id=user, device_id=device)
         try:
-            await ws.send_frame(ready_frame(user, device, HEARTBEAT), WSMsgType.TEXT)
+            await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
             await self._replay(conn, auth.since, set(joined))
             if not conn.closing:
                 conn.start_writer()
@@ -272,14 +274,14 @@ class Gateway:
                     if end < after:
                         conn.cursors[room_id] = end
                         continue
-                for event in page:
-                    await conn.send_now(Outbound(event_frame(event), room_id, event.seq))
+                await conn.send_now(
+                    *(Outbound(event_frame(event), room_id, event.seq) for event in page)
+                )
                 if len(page) < REPLAY_PAGE:
                     break
         while not conn.closing:
             mails = await self._mailbox.after(conn.device_id, conn.mail_cursor, REPLAY_PAGE)
-            for mail in mails:
-                await conn.send_now(Outbound(mail_frame(mail), mail_id=mail.id))
+            await conn.send_now(*(Outbound(mail_frame(mail), mail_id=mail.id) for mail in mails))
             if len(mails) < REPLAY_PAGE:
                 break
 
