@@ -1,25 +1,30 @@
 """Batches of plain message appends (the group commit's usual batch), on SQLite and PostgreSQL.
 
-SQLite writes these in one call on a plain connection (store/sqlite_appends.py) while PostgreSQL
-takes the general path: both must answer exactly as ``append_event`` would, one append at a time.
+Each engine writes these on a fast path of its own (store/sqlite_appends.py, store/pg_appends.py,
+the latter with one insert for the batch and a fallback one append at a time), which must answer
+exactly as ``append_event`` would, one append at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from sottovoce.core.delivery import Header
 from sottovoce.core.errors import NotFound, StaleEpoch
+from sottovoce.core.models import MembershipChange, MemberState, Role
 from sottovoce.store import Store, open_store
 from sottovoce.store.base import Append
 from tests.integration.test_store import (
+    OTHER_ROOM,
     ROOM,
     database_url,  # noqa: F401  (the fixture: SQLite and PostgreSQL)
     in_room,
     new_event,
     room_of_alice,
+    two_rooms_of_alice,
 )
 
 MESSAGE_0 = Header(epoch=0, is_commit=False)
@@ -109,3 +114,93 @@ async def test_a_retry_from_before_a_commit_is_a_duplicate_and_the_epoch_stays(
     assert room is not None and room.last_seq == 3
     # No commit was stored: the epoch's GroupInfo stays.
     assert await store.mls_epoch(ROOM) == (1, b"info-1")
+
+
+async def test_a_batch_over_two_rooms_numbers_each_and_a_commit_moves_only_its_rooms_epoch(
+    store: Store,
+) -> None:
+    await two_rooms_of_alice(store)
+    assert await store.set_group_info(ROOM, 0, b"info-0")
+    assert await store.set_group_info(OTHER_ROOM, 0, b"other-0")
+    results = await store.append_events(
+        [
+            Append(in_room(ROOM, "m0"), mls=MESSAGE_0),
+            Append(in_room(OTHER_ROOM, "x"), mls=MESSAGE_0),
+            Append(in_room(ROOM, "c0"), mls=COMMIT_0),
+            Append(in_room(ROOM, "m1"), mls=MESSAGE_1),
+            Append(in_room(OTHER_ROOM, "y")),
+        ]
+    )
+
+    stored = [result for result in results if isinstance(result, tuple) and not result[1]]
+    assert [(event.room_id, event.seq) for event, _ in stored] == [
+        (ROOM, 2),
+        (OTHER_ROOM, 2),
+        (ROOM, 3),
+        (ROOM, 4),
+        (OTHER_ROOM, 3),
+    ]
+    assert await store.mls_epoch(ROOM) == (1, None)
+    assert await store.mls_epoch(OTHER_ROOM) == (0, b"other-0")
+    # The counters moved with the batch: the next append follows it.
+    [after] = await store.append_events([Append(in_room(OTHER_ROOM, "z"))])
+    assert isinstance(after, tuple) and after[0].seq == 4
+    room = await store.get_room(ROOM)
+    assert room is not None and room.last_seq == 4
+
+
+async def test_a_stale_message_does_not_make_a_later_one_with_its_client_id_a_duplicate(
+    store: Store,
+) -> None:
+    await room_of_alice(store)
+    await store.append_events([Append(new_event("c0"), mls=COMMIT_0)])
+
+    stale, fresh = await store.append_events(
+        [Append(new_event("m", body=b"old"), mls=MESSAGE_0), Append(new_event("m"), mls=MESSAGE_1)]
+    )
+
+    assert isinstance(stale, StaleEpoch)
+    assert isinstance(fresh, tuple) and fresh[0].seq == 3 and not fresh[1]
+    assert [e.client_id for e in await store.events_after(ROOM, 1, 10)] == ["c0", "m"]
+
+
+async def test_two_nodes_racing_commits_store_one_per_epoch_and_number_gap_free(
+    database_url: str,  # noqa: F811
+) -> None:
+    nodes = [await open_store(database_url) for _ in range(2)]
+    try:
+        await two_rooms_of_alice(nodes[0])
+        joined = MembershipChange("@alice:test", Role.OWNER, MemberState.JOINED)
+        rounds, batches = 8, 3
+        for epoch in range(rounds):
+            commit = Header(epoch=epoch, is_commit=True)
+            outcomes = await asyncio.gather(
+                *(
+                    node.append_events(
+                        [
+                            Append(in_room(OTHER_ROOM, f"{n}-{b}-{epoch}-a")),
+                            Append(in_room(ROOM, f"{n}-{b}-{epoch}-c"), mls=commit),
+                            # Every other batch takes the general path: both paths race.
+                            Append(
+                                in_room(OTHER_ROOM, f"{n}-{b}-{epoch}-b"),
+                                (lambda _: joined) if b % 2 else None,
+                            ),
+                        ]
+                    )
+                    for n, node in enumerate(nodes)
+                    for b in range(batches)
+                )
+            )
+            commits = [results[1] for results in outcomes]
+            assert sum(isinstance(result, tuple) for result in commits) == 1
+            assert sum(isinstance(result, StaleEpoch) for result in commits) == len(commits) - 1
+
+        assert await nodes[1].mls_epoch(ROOM) == (rounds, None)
+        for room_id, count in ((ROOM, rounds), (OTHER_ROOM, rounds * 2 * batches * 2)):
+            stored = await nodes[1].events_after(room_id, 1, 1000)
+            assert [e.seq for e in stored] == list(range(2, count + 2))
+            room = await nodes[0].get_room(room_id)
+            assert room is not None and room.last_seq == count + 1
+    finally:
+        for node in nodes:
+            await node.close()

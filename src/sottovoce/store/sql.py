@@ -32,7 +32,7 @@ from sottovoce.core.models import (
     Room,
     User,
 )
-from sottovoce.store import reads, sqlite_appends
+from sottovoce.store import pg_appends, pg_reads, reads, sqlite_appends
 from sottovoce.store.base import Append, AppendResult, MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
@@ -242,11 +242,15 @@ class SqlStore:
         return stored, False
 
     async def append_events(self, appends: Sequence[Append]) -> list[AppendResult]:
-        writer = self._db.sqlite
-        if writer is not None and all(map(sqlite_appends.handles, appends)):
-            return await self._db.writing_sqlite(
-                writer, lambda conn: sqlite_appends.append_batch(conn, appends)
-            )
+        # Plain message appends, the usual batch, have a fast path on each engine.
+        if all(map(sqlite_appends.handles, appends)):
+            writer = self._db.sqlite
+            if writer is not None:
+                return await self._db.writing_sqlite(
+                    writer, lambda conn: sqlite_appends.append_batch(conn, appends)
+                )
+            if self._db.pg is not None:
+                return await pg_appends.append_batch(self._db.pg, appends)
         if len(appends) == 1:
             # Alone in its transaction, an append needs no savepoint: two statements fewer.
             try:
@@ -563,6 +567,8 @@ class SqlStore:
         sqlite_reader = self._db.sqlite_reader()
         if sqlite_reader is not None:
             return read.sqlite_rows(sqlite_reader, params)
+        if self._db.pg is not None:
+            return await pg_reads.fetch(self._db.pg, read, params)
         async with self._db.reading() as conn:
             rows = (await conn.execute(read.statement, params)).all()
         return [read.record(row) for row in rows]
