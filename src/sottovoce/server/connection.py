@@ -1,16 +1,20 @@
-"""One authenticated WebSocket: frames written straight to its transport, and a bounded queue
-for when the transport cannot take them.
+"""One authenticated WebSocket: frames go to its transport without a task, and a bounded queue
+holds them only while the transport cannot take them.
 
-A frame is written at once, as bytes encoded once for every recipient, whenever nothing waits
-before it and the transport is open and under its high-water mark; otherwise it is queued, and a
-writer task exists only while the queue does, writing all of it at once each time the transport
-drains. Pushing never blocks the fan-out: a consumer whose queue overflows is closed with 4009
-and resumes from its cursors. Room events at or below the connection's cursor for that room are
-dropped when written, which is what makes the replay-then-live hand-over free of duplicates.
+A frame is encoded once for every recipient (``Outbound.wire``). While nothing is queued and the
+transport is open and under its high-water mark, a push appends those bytes to what the
+connection gathered during this pass of the event loop, and the gateway's ``Outbox`` writes each
+connection's gathering in one ``transport.write`` at the end of the pass: a group commit
+publishes its whole batch in one pass, so a room's member gets the batch in one syscall. Only a
+paused transport makes a queue, and a writer task exists only while the queue does, joining the
+backlog into writes of up to ``WRITE_CHUNK`` each time the transport drains. Pushing never blocks
+the fan-out: a consumer whose queue overflows is closed with 4009 and resumes from its cursors.
+Room events at or below the connection's cursor for that room are dropped, which is what makes
+the replay-then-live hand-over free of duplicates.
 
-Every write is one whole frame, or several, in one synchronous ``transport.write``, and so is
-each of aiohttp's own (pings, pongs, close): frames never interleave. Nothing is written once
-aiohttp has sent the close frame (``ws.closed``) or the transport is closing.
+Every write holds whole frames, and so does each of aiohttp's own (pings, pongs, close), each in
+one synchronous call: frames never interleave. Nothing is written once aiohttp has sent its close
+frame (``ws.closed``) or the transport is closing.
 """
 
 from __future__ import annotations
@@ -62,6 +66,30 @@ class Outbound:
         object.__setattr__(self, "wire", text_frame(self.frame))
 
 
+class Outbox:
+    """Connections with frames gathered during this pass of the event loop; they are written at
+    its end, one write per connection however many frames it got.
+
+    A group commit settles its whole batch in one pass, so each member of a busy room gets the
+    batch's events, and its sender their acknowledgements, in one syscall instead of one each.
+    """
+
+    __slots__ = ("_gathered",)
+
+    def __init__(self) -> None:
+        self._gathered: list[Connection] = []
+
+    def add(self, conn: Connection) -> None:
+        if not self._gathered:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._gathered.append(conn)
+
+    def _flush(self) -> None:
+        gathered, self._gathered = self._gathered, []
+        for conn in gathered:
+            conn.flush()
+
+
 @dataclass(eq=False, slots=True)
 class Connection:
     """Closing is only ever requested here; the connection's own handler performs it.
@@ -78,6 +106,9 @@ class Connection:
     # The upgrade request: its protocol holds the transport and its flow control. Without one
     # (a connection that is not on a socket) pushes only queue.
     request: web.BaseRequest | None = None
+    # Where pushes of one pass of the event loop are gathered (shared by the gateway's
+    # connections), so that each connection gets them in one write.
+    outbox: Outbox | None = None
     cursors: dict[str, int] = field(default_factory=dict)
     mail_cursor: int = 0
     limiter: TokenBucket = field(default_factory=lambda: frame_limiter(FRAME_RATE))
@@ -96,20 +127,29 @@ class Connection:
     _queue: deque[Outbound] | None = None
     _writer: asyncio.Task[None] | None = None
     _writing: bool = False
+    # Frames pushed in this pass of the event loop, written together at its end by the outbox.
+    _pending: bytearray | None = None
 
     def push(self, item: Outbound) -> None:
         if self.closing:
             return
         queue = self._queue
         if queue is None:
-            if self._writing and self.request is not None:
+            if self._writing and self.request is not None and self.outbox is not None:
                 protocol = self.request.protocol
                 transport = protocol.transport
                 if transport is None or transport.is_closing() or self.ws.closed:
                     return
                 if not protocol.writing_paused:
                     if self._fresh(item):
-                        transport.write(item.wire)
+                        pending = self._pending
+                        if pending is None:
+                            self._pending = bytearray(item.wire)
+                            self.outbox.add(self)
+                        else:
+                            pending += item.wire
+                            if len(pending) >= WRITE_CHUNK:
+                                self.flush()
                     return
             queue = self._queue = deque()
         elif len(queue) >= MAX_QUEUE:
@@ -118,6 +158,17 @@ class Connection:
         queue.append(item)
         if self._writing and self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def flush(self) -> None:
+        """Write what was pushed since the last pass of the event loop, in one write."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        assert self.request is not None
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing() and not self.ws.closed:
+            transport.write(pending)
 
     def queued(self) -> list[Outbound]:
         """What waits for the writer, oldest first."""
@@ -195,6 +246,8 @@ class Connection:
                 if not queue:
                     # Closed meanwhile, and the queue dropped.
                     break
+                # What was gathered for this pass went in before the queue began.
+                self.flush()
                 data = self._take(queue)
                 if data:
                     self._transport().write(data)
@@ -209,6 +262,8 @@ class Connection:
     async def finish(self) -> None:
         """Stop the writer (after draining, if asked) and perform a requested close."""
         self.closing = True
+        if self._pending is not None:
+            self.flush()
         writer = self._writer
         if writer is not None:
             if not self._drain_first:

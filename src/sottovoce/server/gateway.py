@@ -56,6 +56,7 @@ from sottovoce.server.connection import (
     MAX_STRIKES,
     Connection,
     Outbound,
+    Outbox,
     frame_limiter,
 )
 from sottovoce.server.hub import Hub
@@ -117,6 +118,7 @@ class Gateway:
         self._auth_waits: set[asyncio.Future[WSMessage]] = set()
         self._shutting_down = False
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._outbox = Outbox()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
@@ -221,7 +223,9 @@ class Gateway:
     async def _serve(
         self, request: web.Request, ws: web.WebSocketResponse, auth: Auth, user: str, device: str
     ) -> None:
-        conn = Connection(ws, user, device, request, limiter=frame_limiter(self._frame_rate))
+        conn = Connection(
+            ws, user, device, request, self._outbox, limiter=frame_limiter(self._frame_rate)
+        )
         joined = await self._joined_rooms(user)
         if self._shutting_down:
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
