@@ -19,7 +19,6 @@ async def open_store(database_url: str) -> Store:
     database = Database(database_url)
     try:
         await upgrade_to_head(database)
-        await database.connect()
     except BaseException:
         await database.dispose()
         raise

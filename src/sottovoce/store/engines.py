@@ -16,9 +16,9 @@ plain connection on the event loop's thread (``sqlite_reader``, ``store/reads.py
 
 PostgreSQL: writers on the same row serialize on its row lock. SQLAlchemy's pool serves the
 general path; the hot paths (message appends, ``store/pg_appends.py``, and the reads of every
-connect and resume, ``store/pg_reads.py``) run on a plain asyncpg pool (``Database.pg``) with
-statements prepared once per connection: one round trip a read, no ``BEGIN``/``ROLLBACK`` around
-it, no statement building.
+connect and resume, ``store/pg_reads.py``) run on a few plain asyncpg connections of their own
+(``Database.pg``, ``store/pg_pool.py``) with statements prepared once per connection: one round
+trip a read, no ``BEGIN``/``ROLLBACK`` around it, no statement building.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from sottovoce.store.pg_pool import Connections
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -69,14 +71,12 @@ class Database:
 
     def __init__(self, database_url: str) -> None:
         url = normalize_url(database_url)
-        self._url = url
         self.dialect = url.get_backend_name()
         self._write_lock: AbstractAsyncContextManager[object]
         self.sqlite: SqliteWriter | None = None
         self._sqlite_path: str | None = None
         self._sqlite_reader: sqlite3.Connection | None = None
-        # Set by ``connect`` on PostgreSQL.
-        self.pg: asyncpg.Pool | None = None
+        self.pg: Connections | None = None
         if self.dialect == "sqlite":
             self._reader = _sqlite_engine(url, begin=None, pool_size=4)
             self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
@@ -87,15 +87,10 @@ class Database:
         else:
             self._reader = self._writer = create_async_engine(url, pool_size=5, max_overflow=5)
             self._write_lock = nullcontext()
-
-    async def connect(self) -> None:
-        """On PostgreSQL, open the plain asyncpg pool of the hot paths (``pg``)."""
-        if self.dialect != "postgresql" or self.pg is not None:
-            return
-        _, options = self._writer.dialect.create_connect_args(self._url)
-        # SQLAlchemy's own option for its adapter; asyncpg keeps its statement cache anyway.
-        options.pop("prepared_statement_cache_size", None)
-        self.pg = await asyncpg.create_pool(min_size=1, max_size=5, reset=_keep_session, **options)
+            _, options = self._writer.dialect.create_connect_args(url)
+            # SQLAlchemy's own option for its adapter; asyncpg keeps its statement cache anyway.
+            options.pop("prepared_statement_cache_size", None)
+            self.pg = Connections(lambda: asyncpg.connect(**options), size=5)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
@@ -127,7 +122,6 @@ class Database:
     async def dispose(self) -> None:
         if self.pg is not None:
             await self.pg.close()
-            self.pg = None
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()
@@ -178,12 +172,6 @@ class SqliteWriter:
 
         await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown()
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Nothing to reset when a connection goes back to the pool: these paths change no session
-    state, and asyncpg's default reset (``RESET ALL``, ``UNLISTEN *``…) would cost every use a
-    round trip. An open transaction is still rolled back by the pool itself."""
 
 
 def _sqlite_connection(path: str) -> sqlite3.Connection:

@@ -28,6 +28,7 @@ from sottovoce.core.delivery import admit
 from sottovoce.core.errors import NotFound, ReplayedMessage, SottoError, StaleEpoch
 from sottovoce.core.models import Event, EventKind, NewEvent
 from sottovoce.store.base import Append, AppendResult
+from sottovoce.store.pg_pool import Connections
 from sottovoce.store.records import event_values, fields
 
 # Locked in the order of Python's sort, the general path's order (COLLATE "C": code points).
@@ -91,7 +92,7 @@ class _Room:
     epoch: int = 0
 
 
-async def append_batch(pool: asyncpg.Pool, appends: Sequence[Append]) -> list[AppendResult]:
+async def append_batch(pool: Connections, appends: Sequence[Append]) -> list[AppendResult]:
     """Write ``appends`` (plain message appends) in one transaction."""
     async with pool.acquire() as conn, conn.transaction():
         locked = await _lock(conn, appends)

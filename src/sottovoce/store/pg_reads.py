@@ -1,4 +1,4 @@
-"""The reads of every connect and resume (``store/reads.py``) on PostgreSQL's plain asyncpg pool.
+"""The reads of every connect and resume (``store/reads.py``) on PostgreSQL's plain connections.
 
 Through SQLAlchemy each of these reads cost three round trips (the adapter's ``BEGIN``, the
 query, ``ROLLBACK`` when the connection went back to its pool) plus a statement build, a
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import asyncpg
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
+from sottovoce.store.pg_pool import Connections
 from sottovoce.store.reads import Read
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ def _compile(read: Read[Any]) -> _Compiled:
     return found
 
 
-async def fetch(pool: asyncpg.Pool, read: Read[T], params: dict[str, Any]) -> list[T]:
+async def fetch(pool: Connections, read: Read[T], params: dict[str, Any]) -> list[T]:
     compiled = _compile(read)
     values = compiled.constants | params
     rows = await pool.fetch(compiled.text, *(values[name] for name in compiled.names))
