@@ -14,6 +14,7 @@ database's write lock (``BEGIN IMMEDIATE``), which no other writer can hold mean
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sottovoce.core.delivery import admit
 from sottovoce.core.errors import NotFound, ReplayedMessage, StaleEpoch
 from sottovoce.core.models import Event, EventKind, NewEvent
 from sottovoce.store.base import Append, AppendResult
-from sottovoce.store.records import EVENT_COLUMNS, event_values, fields
+from sottovoce.store.records import EVENT_COLUMNS
 from sottovoce.store.tables import events, room_groups, rooms
 
 
@@ -48,8 +49,31 @@ _SET_EPOCH = _sql(
         set_={"epoch": bindparam("epoch"), "group_info": null()},
     )
 )
-# Does nothing on a known client_id (a retry) or a known MLS message's digest (a replay).
-_INSERT_EVENT = _sql(sqlite.insert(events).on_conflict_do_nothing())
+# The columns of an event row in the order ``_append`` binds them: by position, so that an append
+# builds no dict (records.event_values is the same row by name).
+_ROW = (
+    "room_id",
+    "seq",
+    "event_id",
+    "kind",
+    "sender",
+    "sender_device",
+    "client_id",
+    "body",
+    "ts",
+    "digest",
+)
+
+
+def _insert_event() -> str:
+    """Does nothing on a known client_id (a retry) or a known MLS message's digest (a replay)."""
+    compiled = sqlite.insert(events).on_conflict_do_nothing().compile(dialect=sqlite.dialect())
+    if tuple(compiled.positiontup or ()) != _ROW:
+        raise RuntimeError(f"events columns {compiled.positiontup} are not bound as {_ROW}")
+    return str(compiled)
+
+
+_INSERT_EVENT = _insert_event()
 _ORIGINAL = _sql(
     select(*EVENT_COLUMNS).where(
         events.c.room_id == bindparam("room_id"),
@@ -121,17 +145,41 @@ def _append(
             if row is None:
                 raise
             return _event(row), True
-    stored = Event(seq=room.last_seq + 1, **fields(event))
-    values = event_values(stored, mls=append.mls is not None)
-    if conn.execute(_INSERT_EVENT, values).rowcount == 0:
+    seq = room.last_seq + 1
+    # The digest of an MLS body, as records.event_values gives it to the general path.
+    digest = None if append.mls is None else hashlib.sha256(event.body).digest()
+    row = (
+        event.room_id,
+        seq,
+        event.event_id,
+        event.kind.value,
+        event.sender,
+        event.sender_device,
+        event.client_id,
+        event.body,
+        event.ts,
+        digest,
+    )
+    if conn.execute(_INSERT_EVENT, row).rowcount == 0:
         row = _original(conn, event).fetchone()
         if row is None:
             raise ReplayedMessage(
                 "the room already holds this exact MLS message: a replay is not stored"
             )
         return _event(row), True
-    room.last_seq = stored.seq
+    room.last_seq = seq
     room.epoch = epoch
+    stored = Event(
+        event.room_id,
+        seq,
+        event.event_id,
+        event.kind,
+        event.sender,
+        event.sender_device,
+        event.client_id,
+        event.body,
+        event.ts,
+    )
     return stored, False
 
 
