@@ -29,7 +29,7 @@ from sottovoce.core.errors import NotFound, ReplayedMessage, SottoError, StaleEp
 from sottovoce.core.models import Event, EventKind, NewEvent
 from sottovoce.store.base import Append, AppendResult
 from sottovoce.store.pg_pool import Connections
-from sottovoce.store.records import event_values, fields
+from sottovoce.store.records import digest
 
 # Locked in the order of Python's sort, the general path's order (COLLATE "C": code points).
 _LOCK_ROOMS = """
@@ -39,10 +39,12 @@ ORDER BY room_id COLLATE "C" FOR NO KEY UPDATE
 # A statement of its own, after the locks: one statement's snapshot predates its lock waits, so
 # reading the epoch with the lock could miss a commit stored by the lock's previous holder.
 _EPOCHS = "SELECT room_id, epoch FROM room_groups WHERE room_id = ANY($1::text[])"
-# The column order of both inserts.
-_COLUMNS = (*Event.__slots__, "digest")
-# Does nothing on a known client_id (a retry) or a known MLS
-# message's digest (a replay).
+# ``_stored`` builds events and rows by position, sparing each append two dicts: Event's fields
+# must be the inserts' columns (less the digest), in their order.
+_EVENT_COLUMNS = "room_id, seq, event_id, kind, sender, sender_device, client_id, body, ts"
+if ", ".join(Event.__slots__) != _EVENT_COLUMNS:
+    raise RuntimeError(f"Event's fields {Event.__slots__} are not the columns {_EVENT_COLUMNS}")
+# Does nothing on a known client_id (a retry) or a known MLS message's digest (a replay).
 _INSERT_EVENTS = """
 WITH stored AS (
     INSERT INTO events
@@ -139,8 +141,8 @@ def _plan(
             except StaleEpoch:
                 return None
         room.last_seq += 1
-        stored = Event(seq=room.last_seq, **fields(event))
-        rows.append(_row(stored, mls=append.mls is not None))
+        stored, row = _stored(event, room.last_seq, mls=append.mls is not None)
+        rows.append(row)
         results.append((stored, False))
     return results, rows, rooms
 
@@ -179,8 +181,8 @@ async def _append(
             if original is None:
                 raise
             return original, True
-    stored = Event(seq=room.last_seq + 1, **fields(event))
-    if await conn.fetchval(_INSERT_EVENT, *_row(stored, mls=append.mls is not None)) is None:
+    stored, row = _stored(event, room.last_seq + 1, mls=append.mls is not None)
+    if await conn.fetchval(_INSERT_EVENT, *row) is None:
         original = await _original(conn, event)
         if original is None:
             raise ReplayedMessage(
@@ -205,6 +207,10 @@ async def _original(conn: asyncpg.Connection, event: NewEvent) -> Event | None:
     return None if row is None else Event(**{**dict(row), "kind": EventKind(row["kind"])})
 
 
-def _row(event: Event, *, mls: bool) -> tuple[Any, ...]:
-    values = event_values(event, mls=mls)
-    return tuple(values[column] for column in _COLUMNS)
+def _stored(event: NewEvent, seq: int, *, mls: bool) -> tuple[Event, tuple[Any, ...]]:
+    """The event as stored at ``seq``, and its row in the inserts' column order."""
+    room_id, event_id, kind, sender = event.room_id, event.event_id, event.kind, event.sender
+    device, client_id, body, ts = event.sender_device, event.client_id, event.body, event.ts
+    stored = Event(room_id, seq, event_id, kind, sender, device, client_id, body, ts)
+    row = (room_id, seq, event_id, kind.value, sender, device, client_id, body, ts)
+    return stored, (*row, digest(body, mls=mls))

@@ -49,7 +49,11 @@ def fields(record: Any) -> dict[str, Any]:
 
 
 def event_values(event: Event, *, mls: bool = False) -> dict[str, Any]:
-    """The row of ``event``; an MLS message's row carries the SHA-256 of its body, unique per
-    room, so that the same bytes cannot be stored twice (a replay)."""
-    digest = hashlib.sha256(event.body).digest() if mls else None
-    return fields(event) | {"kind": event.kind.value, "digest": digest}
+    """The row of ``event``."""
+    return fields(event) | {"kind": event.kind.value, "digest": digest(event.body, mls=mls)}
+
+
+def digest(body: bytes, *, mls: bool) -> bytes | None:
+    """An MLS message's row carries the SHA-256 of its body, unique per room, so that the same
+    bytes cannot be stored twice (a replay)."""
+    return hashlib.sha256(body).digest() if mls else None
