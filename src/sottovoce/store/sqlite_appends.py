@@ -14,7 +14,6 @@ database's write lock (``BEGIN IMMEDIATE``), which no other writer can hold mean
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from sottovoce.core.delivery import admit
 from sottovoce.core.errors import NotFound, ReplayedMessage, StaleEpoch
 from sottovoce.core.models import Event, EventKind, NewEvent
 from sottovoce.store.base import Append, AppendResult
-from sottovoce.store.records import EVENT_COLUMNS
+from sottovoce.store.records import EVENT_COLUMNS, digest
 from sottovoce.store.tables import events, room_groups, rooms
 
 
@@ -146,8 +145,6 @@ def _append(
                 raise
             return _event(row), True
     seq = room.last_seq + 1
-    # The digest of an MLS body, as records.event_values gives it to the general path.
-    digest = None if append.mls is None else hashlib.sha256(event.body).digest()
     row = (
         event.room_id,
         seq,
@@ -158,7 +155,7 @@ def _append(
         event.client_id,
         event.body,
         event.ts,
-        digest,
+        digest(event.body, mls=append.mls is not None),
     )
     if conn.execute(_INSERT_EVENT, row).rowcount == 0:
         row = _original(conn, event).fetchone()
