@@ -1,14 +1,17 @@
-"""Delivery while a room is busy: a connection that resumes as events keep coming gets each one
-once and in order, across the replay, the frames queued meanwhile and the live stream."""
+"""The WebSocket route: delivery while a room is busy (a connection that resumes as events keep
+coming gets each one once and in order, across the replay, the frames queued meanwhile and the
+live stream), and the upgrade request answered like any other HTTP request (per-address limit,
+JSON errors)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from tests.integration.conftest import PersonFactory
-from tests.integration.harness import JSON, ServerProcess, WebSocket, b64
+from tests.integration.harness import JSON, ServerProcess, WebSocket, b64, http_session
 
 # Transport tests: they store arbitrary bodies, so their servers allow plaintext.
 pytestmark = pytest.mark.plaintext
@@ -79,3 +82,38 @@ async def test_a_member_resuming_while_the_room_is_busy_gets_every_event_once_in
         receiving.cancel()
     stored = await alice.history(room)
     assert [e["event_id"] for e in events] == [e["event_id"] for e in stored]
+
+
+async def test_the_per_ip_limit_refuses_websocket_upgrades_too(
+    shared_server: ServerProcess,
+) -> None:
+    async with http_session() as http:
+
+        async def upgrade() -> tuple[int, str | None]:
+            try:
+                ws = await http.ws_connect(shared_server.ws_url)
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status, (exc.headers or {}).get("Retry-After")
+            await ws.close()
+            return 101, None
+
+        # Far over the per-address burst of 60, all at once.
+        answers = await asyncio.gather(*(upgrade() for _ in range(150)))
+    statuses = {status for status, _ in answers}
+    assert statuses == {101, 429}, statuses
+    assert all(int(retry) >= 1 for status, retry in answers if status == 429 and retry)
+    assert any(retry for status, retry in answers if status == 429)
+
+
+async def test_a_plain_request_to_the_websocket_route_gets_a_json_error(
+    shared_server: ServerProcess,
+) -> None:
+    async with http_session() as http:
+        async with http.get(shared_server.ws_url.replace("ws://", "http://")) as reply:
+            assert reply.status == 400
+            assert reply.headers["Content-Type"].startswith("application/json")
+            assert (await reply.json())["error"]["code"] == "bad_request"
+        async with http.post(shared_server.ws_url.replace("ws://", "http://")) as reply:
+            error = (await reply.json())["error"]
+            assert (reply.status, error["code"]) == (400, "bad_request")
+            assert error["message"].startswith("method not allowed"), error

@@ -21,7 +21,7 @@ from sottovoce.server.keys import Keys
 from sottovoce.server.mailbox import Mailbox
 from sottovoce.server.membership import MembershipCache
 from sottovoce.server.metrics import Metrics
-from sottovoce.server.middleware import errors, per_ip_limit, security_headers
+from sottovoce.server.middleware import UPGRADE_ROUTE, errors, per_ip_limit, security_headers
 from sottovoce.server.rooms import Rooms
 from sottovoce.store.base import Store
 
@@ -72,7 +72,7 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     app[METRICS_KEY] = metrics
     app.router.add_routes(api.routes())
     app.router.add_routes(GroupInfoApi(accounts, rooms, store, limits).routes())
-    app.router.add_get(f"{PREFIX}/ws", gateway.handle)
+    app.router.add_get(f"{PREFIX}/ws", gateway.handle, name=UPGRADE_ROUTE)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

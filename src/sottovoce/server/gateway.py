@@ -62,6 +62,7 @@ from sottovoce.server.connection import (
 from sottovoce.server.hub import Hub
 from sottovoce.server.mailbox import Mailbox
 from sottovoce.server.metrics import Metrics
+from sottovoce.server.middleware import refusal
 from sottovoce.server.rooms import Rooms
 from sottovoce.store.base import Store
 
@@ -120,7 +121,14 @@ class Gateway:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._outbox = Outbox()
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The WebSocket route: the upgrade, then the connection until it closes.
+
+        Everything a connection holds while idle counts (memory per idle connection is a
+        target), so its serving runs in this one coroutine rather than in one of its own, the
+        middlewares keep no frame of theirs (``middleware.errors``), and the auth frame with its
+        token is dropped once checked.
+        """
         ws = web.WebSocketResponse(
             heartbeat=HEARTBEAT,
             max_msg_size=MAX_FRAME,
@@ -128,15 +136,34 @@ class Gateway:
             # Ciphertext does not compress; deflate per recipient would only burn CPU.
             compress=False,
         )
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except Exception as exc:
+            # Until the upgrade this is an HTTP request like any other, and answered the same.
+            return refusal(request, exc)
         _cap_send_buffer(request)
         handler = asyncio.current_task()
         assert handler is not None
         self._handlers.add(handler)
         try:
-            auth = await self._handshake(ws)
-            if auth is not None:
-                await self._serve(request, ws, *auth)
+            accepted = await self._handshake(ws)
+            if accepted is not None:
+                since, user, device = accepted
+                joined = await self._joined_rooms(user)
+                conn = self._enter(request, ws, user, device, joined)
+                try:
+                    await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
+                    await self._replay(conn, since, set(joined))
+                    if not conn.closing:
+                        conn.start_writer()
+                        conn.reader = handler
+                        await self._read(conn)
+                except ConnectionError:
+                    pass
+                finally:
+                    await self._leave(conn)
+        except Exception:
+            log.exception("request_failed", method=request.method, path=request.path)
         finally:
             self._handlers.discard(handler)
         return ws
@@ -172,7 +199,9 @@ class Gateway:
         if revoked:
             self._hub.on_notification(DevicesRevoked(tuple(revoked)))
 
-    async def _handshake(self, ws: web.WebSocketResponse) -> tuple[Auth, str, str] | None:
+    async def _handshake(self, ws: web.WebSocketResponse) -> tuple[dict[str, int], str, str] | None:
+        """The auth frame's cursors and the authenticated user and device (the token is not kept:
+        it would stay in memory as long as the connection)."""
         # A separate task so that shutdown can cancel the wait: closing a socket from another
         # task while it is inside receive() would cut it without a close code.
         receiving = asyncio.ensure_future(ws.receive())
@@ -211,7 +240,7 @@ class Gateway:
         except SottoError as exc:
             await ws.close(code=CLOSE_UNAUTHENTICATED, message=exc.code.encode())
             return None
-        return frame, claims.user_id, claims.device_id
+        return frame.since, claims.user_id, claims.device_id
 
     async def _joined_rooms(self, user_id: str) -> list[str]:
         joined = []
@@ -220,13 +249,17 @@ class Gateway:
                 joined.append(room.room_id)
         return joined
 
-    async def _serve(
-        self, request: web.Request, ws: web.WebSocketResponse, auth: Auth, user: str, device: str
-    ) -> None:
+    def _enter(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        user: str,
+        device: str,
+        joined: list[str],
+    ) -> Connection:
         conn = Connection(
             ws, user, device, request, self._outbox, limiter=frame_limiter(self._frame_rate)
         )
-        joined = await self._joined_rooms(user)
         if self._shutting_down:
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
         # Registered before replay reads the store, so nothing committed from now on is missed;
@@ -234,30 +267,24 @@ class Gateway:
         self._hub.add(conn, joined)
         self._metrics.connections.inc()
         log.info("ws_connected", user_id=user, device_id=device)
-        try:
-            await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
-            await self._replay(conn, auth.since, set(joined))
-            if not conn.closing:
-                conn.start_writer()
-                conn.reader = asyncio.current_task()
-                await self._read(conn)
-        except ConnectionError:
-            pass
-        finally:
-            conn.reader = None
-            if conn.sending:
-                # Their commits are under way: let the acknowledgements go out before the close.
-                await asyncio.wait(conn.sending)
-            self._hub.remove(conn)
-            self._metrics.connections.dec()
-            await conn.finish()
-            log.info("ws_disconnected", user_id=user, device_id=device, code=ws.close_code)
-            if not self._hub.user_online(user):
-                try:
-                    await self._announce_presence(user, "offline")
-                except Exception:
-                    # The store may already be closing at shutdown; presence is best effort.
-                    log.warning("offline_presence_failed", user_id=user)
+        return conn
+
+    async def _leave(self, conn: Connection) -> None:
+        conn.reader = None
+        if conn.sending:
+            # Their commits are under way: let the acknowledgements go out before the close.
+            await asyncio.wait(conn.sending)
+        self._hub.remove(conn)
+        self._metrics.connections.dec()
+        await conn.finish()
+        user = conn.user_id
+        log.info("ws_disconnected", user_id=user, device_id=conn.device_id, code=conn.ws.close_code)
+        if not self._hub.user_online(user):
+            try:
+                await self._announce_presence(user, "offline")
+            except Exception:
+                # The store may already be closing at shutdown; presence is best effort.
+                log.warning("offline_presence_failed", user_id=user)
 
     async def _replay(self, conn: Connection, since: dict[str, int], joined: set[str]) -> None:
         for room_id, after in since.items():

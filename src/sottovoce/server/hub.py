@@ -21,7 +21,9 @@ class Hub:
         self._by_user: defaultdict[str, set[Connection]] = defaultdict(set)
         self._by_device: defaultdict[str, set[Connection]] = defaultdict(set)
         self._by_room: defaultdict[str, set[Connection]] = defaultdict(set)
-        self._rooms_of: dict[Connection, set[str]] = {}
+        # A tuple, not a set: an empty set is 216 bytes in every connection without a room, and
+        # a connection's rooms change only with membership events.
+        self._rooms_of: dict[Connection, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._rooms_of)
@@ -33,7 +35,7 @@ class Hub:
         return bool(self._by_user.get(user_id))
 
     def add(self, conn: Connection, joined_rooms: Iterable[str]) -> None:
-        rooms = set(joined_rooms)
+        rooms = tuple(joined_rooms)
         self._rooms_of[conn] = rooms
         self._by_user[conn.user_id].add(conn)
         self._by_device[conn.device_id].add(conn)
@@ -41,7 +43,7 @@ class Hub:
             self._by_room[room].add(conn)
 
     def remove(self, conn: Connection) -> None:
-        for room in self._rooms_of.pop(conn, set()):
+        for room in self._rooms_of.pop(conn, ()):
             self._leave_index(self._by_room, room, conn)
         self._leave_index(self._by_user, conn.user_id, conn)
         self._leave_index(self._by_device, conn.device_id, conn)
@@ -84,10 +86,11 @@ class Hub:
             if rooms is None:
                 continue
             if change.state is MemberState.JOINED:
-                rooms.add(event.room_id)
+                if event.room_id not in rooms:
+                    self._rooms_of[conn] = (*rooms, event.room_id)
                 self._by_room[event.room_id].add(conn)
             elif change.state in (MemberState.LEFT, MemberState.KICKED):
-                rooms.discard(event.room_id)
+                self._rooms_of[conn] = tuple(room for room in rooms if room != event.room_id)
                 self._leave_index(self._by_room, event.room_id, conn)
 
     def _ephemeral(self, note: Ephemeral) -> None:

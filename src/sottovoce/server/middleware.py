@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable
 
 import structlog
 from aiohttp import web
@@ -14,6 +15,9 @@ from sottovoce.core.ratelimit import BucketMap
 from sottovoce.server.http_api import PREFIX, Handler, client_ip, enforce
 
 log = structlog.get_logger("sottovoce.http")
+
+# The name of the WebSocket route, which answers the errors of its upgrade itself.
+UPGRADE_ROUTE = "websocket"
 
 # The API serves JSON only; nothing it returns should ever be rendered, framed or cached.
 SECURITY_HEADERS = {
@@ -47,20 +51,39 @@ def _from_http(exc: web.HTTPException) -> SottoError:
     return BadRequest(exc.reason)
 
 
+def refusal(request: web.Request, exc: Exception) -> web.Response:
+    """The answer to a request whose handling raised ``exc``; called from an ``except`` block, so
+    the log has its trace."""
+    if isinstance(exc, SottoError):
+        return error_response(exc)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        return error_response(_from_http(exc))
+    log.exception("request_failed", method=request.method, path=request.path)
+    return error_response(SottoError("internal error; nothing was stored"))
+
+
 @web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+def errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    if request.match_info.route.name == UPGRADE_ROUTE:
+        # A WebSocket's handler runs as long as its connection: a frame of this middleware would
+        # be kept as long, in every idle connection. So the handler answers what goes wrong
+        # before its upgrade itself (with ``refusal``), and only the middlewares' own refusals,
+        # raised while it is called, are answered here.
+        try:
+            return handler(request)
+        except Exception as exc:
+            return _ready(refusal(request, exc))
+    return _answered(request, handler)
+
+
+async def _answered(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except SottoError as exc:
-        response = error_response(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = error_response(_from_http(exc))
-    except Exception:
-        log.exception("request_failed", method=request.method, path=request.path)
-        response = error_response(SottoError("internal error; nothing was stored"))
+    except Exception as exc:
+        response = refusal(request, exc)
     log.debug(
         "request",
         method=request.method,
@@ -71,12 +94,18 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def _ready(response: web.StreamResponse) -> web.StreamResponse:
+    return response
+
+
 def per_ip_limit(buckets: BucketMap) -> Middleware:
+    # Not a coroutine: it checks before the handler runs and keeps no frame of its own while the
+    # handler runs (for a WebSocket, the connection's whole life).
     @web.middleware
-    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def limit(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
         if request.path.startswith(PREFIX):
             enforce(buckets, client_ip(request))
-        return await handler(request)
+        return handler(request)
 
     return limit
 
