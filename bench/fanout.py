@@ -1,9 +1,10 @@
 """Scenarios (a) fan-out with a stepped offered rate, and (e) latency at light load.
 
 Every member of a room holds one connection; ``SENDERS`` of them send at an even share of the
-offered rate, stamped with the step number so that late deliveries never count for the next step.
-Rates are counted in deliveries per second (messages × the other members), the figure that the
-server's cost and the relay ceiling scale with.
+offered rate, each shifted by an even share of its period, stamped with the step number so that
+late deliveries never count for the next step. Rates are counted in deliveries per second
+(messages × the other members), the figure that the server's cost and the relay ceiling scale
+with.
 """
 
 from __future__ import annotations
@@ -96,10 +97,14 @@ class FanoutRoom:
         receivers: int,
     ) -> None:
         room_id, step, clock = self.room.room_id, self.step, time.monotonic_ns
+        # Senders are spread evenly over each sender's period, as independent people would be,
+        # instead of all sending on the same tick: an offered rate is a steady rate, not bursts
+        # of one message per sender at once.
+        lead = 1 - sender / SENDERS
         started = time.monotonic()
         sent = 0
         while (elapsed := time.monotonic() - started) < seconds:
-            due = math.floor(elapsed * rate) - sent
+            due = math.floor(elapsed * rate + lead) - sent
             for _ in range(due):
                 conn.send(send_frame(room_id, Stamp(step, sender, sent, clock())))
                 sent += 1
