@@ -99,3 +99,5 @@ async def test_a_connection_lent_at_close_is_closed_when_it_comes_back(postgres_
         await pool.close()
         await lent.fetch("SELECT 1")
     assert lent.is_closed()
+    with pytest.raises(asyncpg.InterfaceError):
+        await pool.fetch("SELECT 1")

@@ -56,6 +56,8 @@ class Connections:
 
     async def _take(self) -> asyncpg.Connection:
         while True:
+            if self._closed:
+                raise asyncpg.InterfaceError("the store's connections are closed")
             if self._idle:
                 conn = self._idle.pop()
                 if not conn.is_closed():

@@ -567,11 +567,9 @@ class SqlStore:
         sqlite_reader = self._db.sqlite_reader()
         if sqlite_reader is not None:
             return read.sqlite_rows(sqlite_reader, params)
-        if self._db.pg is not None:
-            return await pg_reads.fetch(self._db.pg, read, params)
-        async with self._db.reading() as conn:
-            rows = (await conn.execute(read.statement, params)).all()
-        return [read.record(row) for row in rows]
+        # Not SQLite, so PostgreSQL.
+        assert self._db.pg is not None
+        return await pg_reads.fetch(self._db.pg, read, params)
 
     async def _one_or_none(self, query: Any) -> Row[Any] | None:
         async with self._db.reading() as conn:
