@@ -125,9 +125,9 @@ class Gateway:
         """The WebSocket route: the upgrade, then the connection until it closes.
 
         Everything a connection holds while idle counts (memory per idle connection is a
-        target), so its serving runs in this one coroutine rather than in one of its own, the
-        middlewares keep no frame of theirs (``middleware.errors``), and the auth frame with its
-        token is dropped once checked.
+        target): its reading loop runs in this one coroutine, what only the start needs (the
+        auth frame with its token, the cursors) goes with ``_open``'s frame, and the middlewares
+        keep no frame of theirs (``middleware.errors``).
         """
         ws = web.WebSocketResponse(
             heartbeat=HEARTBEAT,
@@ -146,22 +146,31 @@ class Gateway:
         assert handler is not None
         self._handlers.add(handler)
         try:
-            accepted = await self._handshake(ws)
-            if accepted is not None:
-                since, user, device = accepted
-                joined = await self._joined_rooms(user)
-                conn = self._enter(request, ws, user, device, joined)
-                try:
-                    await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
-                    await self._replay(conn, since, set(joined))
-                    if not conn.closing:
-                        conn.start_writer()
-                        conn.reader = handler
-                        await self._read(conn)
-                except ConnectionError:
-                    pass
-                finally:
-                    await self._leave(conn)
+            conn = await self._open(request, ws)
+            if conn is None:
+                return ws
+            try:
+                if not conn.closing:
+                    conn.start_writer()
+                    conn.reader = handler
+                while not conn.closing:
+                    conn.reader_idle = True
+                    try:
+                        msg = await ws.receive()
+                    except asyncio.CancelledError:
+                        # Connection.close interrupts an idle read this way; any other
+                        # cancellation (the server stopping this handler) is passed on.
+                        if conn.close_request is not None and handler.uncancel() == 0:
+                            break
+                        raise
+                    finally:
+                        conn.reader_idle = False
+                    if not await self._received(conn, msg):
+                        break
+            except ConnectionError:
+                pass
+            finally:
+                await self._leave(conn)
         except Exception:
             log.exception("request_failed", method=request.method, path=request.path)
         finally:
@@ -249,14 +258,14 @@ class Gateway:
                 joined.append(room.room_id)
         return joined
 
-    def _enter(
-        self,
-        request: web.Request,
-        ws: web.WebSocketResponse,
-        user: str,
-        device: str,
-        joined: list[str],
-    ) -> Connection:
+    async def _open(self, request: web.Request, ws: web.WebSocketResponse) -> Connection | None:
+        """Authenticate, register and replay: the connection to read from, or None when it was
+        refused or went away meanwhile."""
+        accepted = await self._handshake(ws)
+        if accepted is None:
+            return None
+        since, user, device = accepted
+        joined = await self._joined_rooms(user)
         conn = Connection(
             ws, user, device, request, self._outbox, limiter=frame_limiter(self._frame_rate)
         )
@@ -267,6 +276,14 @@ class Gateway:
         self._hub.add(conn, joined)
         self._metrics.connections.inc()
         log.info("ws_connected", user_id=user, device_id=device)
+        try:
+            await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
+            await self._replay(conn, since, set(joined))
+        except BaseException as exc:
+            await self._leave(conn)
+            if isinstance(exc, ConnectionError):
+                return None
+            raise
         return conn
 
     async def _leave(self, conn: Connection) -> None:
@@ -316,38 +333,27 @@ class Gateway:
             if len(mails) < REPLAY_PAGE:
                 break
 
-    async def _read(self, conn: Connection) -> None:
-        while not conn.closing:
-            conn.reader_idle = True
-            try:
-                msg = await conn.ws.receive()
-            except asyncio.CancelledError:
-                # Connection.close interrupts an idle read this way; any other cancellation
-                # (the server stopping this handler) is passed on.
-                task = asyncio.current_task()
-                if conn.close_request is not None and task is not None and task.uncancel() == 0:
-                    return
-                raise
-            finally:
-                conn.reader_idle = False
-            if msg.type is WSMsgType.BINARY:
-                conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
-                return
-            if msg.type is not WSMsgType.TEXT:
-                # CLOSE, CLOSING, CLOSED or ERROR: aiohttp has answered or closed already.
-                return
-            received = time.perf_counter()
-            wait = conn.limiter.take(time.monotonic())
-            if wait > 0:
-                conn.strikes += 1
-                if conn.strikes >= MAX_STRIKES:
-                    conn.close(CLOSE_RATE_LIMITED, "rate limit exceeded", after_queued=True)
-                    return
-                limited = RateLimited("too many frames: slow down", retry_after=round(wait, 3))
-                conn.push(Outbound(error_frame(None, limited)))
-                continue
-            conn.strikes = 0
-            await self._dispatch(conn, msg.data, received)
+    async def _received(self, conn: Connection, msg: WSMessage) -> bool:
+        """Handle one message read from the socket; False once nothing more is to be read."""
+        if msg.type is WSMsgType.BINARY:
+            conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
+            return False
+        if msg.type is not WSMsgType.TEXT:
+            # CLOSE, CLOSING, CLOSED or ERROR: aiohttp has answered or closed already.
+            return False
+        received = time.perf_counter()
+        wait = conn.limiter.take(time.monotonic())
+        if wait > 0:
+            conn.strikes += 1
+            if conn.strikes >= MAX_STRIKES:
+                conn.close(CLOSE_RATE_LIMITED, "rate limit exceeded", after_queued=True)
+                return False
+            limited = RateLimited("too many frames: slow down", retry_after=round(wait, 3))
+            conn.push(Outbound(error_frame(None, limited)))
+            return True
+        conn.strikes = 0
+        await self._dispatch(conn, msg.data, received)
+        return True
 
     async def _dispatch(self, conn: Connection, data: str, received: float) -> None:
         rid: str | None = None
