@@ -1,8 +1,8 @@
 """This node's live connections, indexed by user, device and joined room, and the fan-out to them.
 
-Everything here is synchronous: a notification is rendered once and appended to each recipient's
-queue, in the order the bus delivers it, without touching the database. The room index follows
-membership events as they pass, so it needs no lookups either.
+Everything here is synchronous: a notification is rendered (down to its WebSocket frame) once and
+pushed to each recipient, in the order the bus delivers it, without touching the database. The
+room index follows membership events as they pass, so it needs no lookups either.
 """
 
 from __future__ import annotations
