@@ -86,3 +86,26 @@ def test_refresh_tokens_are_unique_and_stored_only_as_their_hash() -> None:
     assert digest == hash_refresh_token(token)
     assert len(digest) == 32
     assert token.encode() not in digest
+
+
+def test_tokens_signed_by_plain_pyjwt_with_the_secret_verify_and_are_verified_by_it() -> None:
+    # The key is prepared once per AccessTokens: the signature must stay PyJWT's own HS256.
+    tokens = AccessTokens(SECRET, ttl=900)
+    claims = {"sub": "@a:localhost", "did": "D", "iat": 1000, "exp": 1900, "jti": "j"}
+    assert tokens.verify(jwt.encode(claims, SECRET, algorithm="HS256"), now=1000).device_id == "D"
+    issued = tokens.issue("@a:localhost", "D", now=1000)
+    assert jwt.decode(issued, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+
+
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+def test_token_of_another_hmac_algorithm_with_the_secret_is_refused(algorithm: str) -> None:
+    claims = {"sub": "@a:localhost", "did": "D", "iat": 1, "exp": 10**10, "jti": "j"}
+    secret = "s" * 64  # long enough for HS512 without PyJWT's warning
+    with pytest.raises(Unauthenticated):
+        AccessTokens(secret, ttl=900).verify(jwt.encode(claims, secret, algorithm), now=1000)
+
+
+def test_an_asymmetric_key_is_still_refused_as_a_secret() -> None:
+    pem = "-----BEGIN PUBLIC KEY-----\n" + "A" * 64 + "\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(jwt.InvalidKeyError):
+        AccessTokens(pem, ttl=900)

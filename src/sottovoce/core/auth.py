@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from jwt.algorithms import HMACAlgorithm
 
 from sottovoce.core.errors import TokenExpired, Unauthenticated, WeakPassword
 
@@ -53,6 +54,24 @@ class AccessClaims:
     token_id: str
 
 
+class _PreparedHMAC(HMACAlgorithm):
+    """HS256 with the server's secret checked and converted once.
+
+    PyJWT prepares the key on every signature, and for HMAC that means parsing it as JSON and
+    trying it as a PEM, SSH and DER key to refuse asymmetric keys: 3.5-4.5 % of a reconnect
+    storm's CPU (docs/performance.md). The secret is the same for every token, so it is prepared
+    once here with the same checks; any other key still takes PyJWT's own path.
+    """
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._secret = secret
+        self._prepared = super().prepare_key(secret)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self._prepared if key is self._secret else super().prepare_key(key)
+
+
 class AccessTokens:
     """Issues and checks HS256 access tokens with one shared secret."""
 
@@ -61,6 +80,10 @@ class AccessTokens:
             raise ValueError("the JWT secret must be at least 32 characters")
         self._secret = secret
         self.ttl = ttl
+        # An instance of its own, so that the prepared key is not registered process-wide.
+        self._jwt = jwt.PyJWT()
+        self._jwt._jws.unregister_algorithm(_ALGORITHM)
+        self._jwt._jws.register_algorithm(_ALGORITHM, _PreparedHMAC(secret))
 
     def issue(self, user_id: str, device_id: str, now: int) -> str:
         claims = {
@@ -70,13 +93,13 @@ class AccessTokens:
             "exp": now + self.ttl,
             "jti": secrets.token_urlsafe(12),
         }
-        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+        return self._jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str, now: int) -> AccessClaims:
         """Raise ``Unauthenticated`` for anything but a well-signed token, ``TokenExpired`` late."""
         try:
             # Expiry is checked below against the caller's clock, so that this stays pure.
-            claims = jwt.decode(
+            claims = self._jwt.decode(
                 token,
                 self._secret,
                 algorithms=[_ALGORITHM],
