@@ -1,12 +1,13 @@
 """The reads of every connect and resume, prepared once.
 
 Each is one SQLAlchemy statement with bind parameters and a function that makes the record from
-a row by position. PostgreSQL runs the statement through SQLAlchemy. On SQLite its text, compiled
-once, runs on a plain ``sqlite3`` connection on the event loop's own thread
-(``Database.sqlite_reader``): through SQLAlchemy and aiosqlite each of these reads cost a
-statement build, a compilation-cache lookup, two thread hand-offs and row processing, many times
-the query itself, and a reconnect storm is made of little else (docs/performance.md). In WAL
-mode a read never waits for a writer, so the loop is held only for the query.
+a row by position; SQLAlchemy only compiles it, once per engine. Through SQLAlchemy and its async
+drivers each of these reads cost a statement build, a compilation-cache lookup, thread hand-offs
+or extra round trips and row processing, many times the query itself, and a reconnect storm is
+made of little else (docs/performance.md). On SQLite its text runs on a plain ``sqlite3``
+connection on the event loop's own thread (``Database.sqlite_reader``): in WAL mode a read never
+waits for a writer, so the loop is held only for the query. On PostgreSQL it runs prepared on a
+plain asyncpg connection in autocommit, one round trip (``store/pg_reads.py``).
 """
 
 from __future__ import annotations
