@@ -90,6 +90,34 @@ class Outbox:
             conn.flush()
 
 
+class InFlight:
+    """A connection's sends between their submission and their settling (acknowledged or
+    refused), counted, with a way to wait until fewer are."""
+
+    __slots__ = ("_wake", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._wake: asyncio.Future[None] | None = None
+
+    def add(self) -> None:
+        self.count += 1
+
+    def remove(self) -> None:
+        self.count -= 1
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+
+    async def below(self, limit: int) -> None:
+        while self.count >= limit:
+            if self._wake is None:
+                self._wake = asyncio.get_running_loop().create_future()
+            await self._wake
+
+
 @dataclass(eq=False, slots=True)
 class Connection:
     """Closing is only ever requested here; the connection's own handler performs it.
@@ -118,9 +146,9 @@ class Connection:
     # The task reading this socket (its handler), cancelled by ``close`` only while idle.
     reader: asyncio.Task[Any] | None = None
     reader_idle: bool = False
-    # Sends read from this socket and waiting for their commit; made on the first send, so an
-    # idle connection does not pay for it.
-    sending: set[asyncio.Task[None]] | None = None
+    # Sends read from this socket and not settled yet; made on the first send, so an idle
+    # connection does not pay for it.
+    sending: InFlight | None = None
     _drain_first: bool = False
     # What waits to be written, and the task writing it: both exist only while frames are
     # pending, so that an idle connection holds neither (memory per idle connection is a target).

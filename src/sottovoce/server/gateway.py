@@ -55,6 +55,7 @@ from sottovoce.server.connection import (
     FRAME_RATE,
     MAX_STRIKES,
     Connection,
+    InFlight,
     Outbound,
     Outbox,
     frame_limiter,
@@ -288,9 +289,9 @@ class Gateway:
 
     async def _leave(self, conn: Connection) -> None:
         conn.reader = None
-        if conn.sending:
+        if conn.sending is not None:
             # Their commits are under way: let the acknowledgements go out before the close.
-            await asyncio.wait(conn.sending)
+            await conn.sending.below(1)
         self._hub.remove(conn)
         self._metrics.connections.dec()
         await conn.finish()
@@ -369,43 +370,43 @@ class Gateway:
             self._refuse(conn, rid, exc)
 
     def _refuse(self, conn: Connection, rid: str | None, exc: Exception) -> None:
-        """Answer a failed frame; called from an ``except`` block, so the log has its trace."""
+        """Answer a failed frame."""
         if isinstance(exc, SottoError):
             conn.push(Outbound(error_frame(rid, exc)))
             return
-        log.exception("ws_frame_failed", user_id=conn.user_id, device_id=conn.device_id)
+        log.error("ws_frame_failed", user_id=conn.user_id, device_id=conn.device_id, exc_info=exc)
         conn.push(Outbound(error_frame(rid, SottoError("internal error; nothing was stored"))))
 
     async def _submit(self, conn: Connection, frame: Send, received: float) -> None:
         """Queue a send for its commit and go back to reading: sends are stored in the order
-        they were read, and acknowledged as their commits complete."""
-        if conn.sending is None:
-            conn.sending = set()
+        they were read, and acknowledged as their commits complete (by the rooms' settler, with
+        these callbacks; no task per send)."""
         sending = conn.sending
-        while len(sending) >= MAX_IN_FLIGHT:
-            await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
-        committing = await self._rooms.submit(
-            conn.user_id, conn.device_id, frame.room_id, frame.client_id, frame.body
-        )
-        settling = asyncio.create_task(self._settle(conn, frame, committing, received))
-        sending.add(settling)
-        settling.add_done_callback(sending.discard)
+        if sending is None:
+            sending = conn.sending = InFlight()
+        if sending.count >= MAX_IN_FLIGHT:
+            await sending.below(MAX_IN_FLIGHT)
+        rid = frame.id
 
-    async def _settle(
-        self,
-        conn: Connection,
-        frame: Send,
-        committing: asyncio.Future[tuple[Event, bool]],
-        received: float,
-    ) -> None:
         def acknowledge(event: Event, duplicate: bool) -> None:
-            conn.push(Outbound(ack_frame(frame.id, event, duplicate)))
+            conn.push(Outbound(ack_frame(rid, event, duplicate)))
             self._metrics.send_latency.observe(time.perf_counter() - received)
 
-        try:
-            await self._rooms.settle(frame.room_id, committing, acknowledge)
-        except Exception as exc:
-            self._refuse(conn, frame.id, exc)
+        def finished(error: BaseException | None) -> None:
+            sending.remove()
+            if isinstance(error, Exception):
+                self._refuse(conn, rid, error)
+
+        await self._rooms.submit(
+            conn.user_id,
+            conn.device_id,
+            frame.room_id,
+            frame.client_id,
+            frame.body,
+            acknowledge,
+            finished,
+        )
+        sending.add()
 
     async def _handle(self, conn: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, Ping):

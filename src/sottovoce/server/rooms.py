@@ -6,7 +6,8 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
 from sottovoce.core import rules
@@ -28,7 +29,7 @@ from sottovoce.core.models import (
 from sottovoce.server.clock import Clock, now_ms
 from sottovoce.server.mailbox import Outgoing, new_mails, publish_mail, require_devices
 from sottovoce.server.membership import MembershipCache
-from sottovoce.server.roomlocks import RoomLocks
+from sottovoce.server.settler import Finished, Settler, Stored, resolve
 from sottovoce.store.base import Append, MembershipRule, Store
 from sottovoce.store.groupcommit import GroupCommit
 
@@ -69,10 +70,10 @@ class Rooms:
         self._members = members
         self._server_name = server_name
         self._clock = clock
-        self._locks = RoomLocks()
-        # Every timeline append of this node goes through it, so a room's appends resume in
-        # sequence order and taking the room's lock then keeps its live stream ordered.
+        # Every timeline append of this node goes through both, in the same order: the group
+        # commit stores a room's appends in sequence order and the settler publishes them so.
         self._commits = GroupCommit(store)
+        self._settler = Settler(self._stored)
 
     # Reading ----------------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class Rooms:
         room_id: str,
         client_id: str,
         body: bytes,
-        on_stored: Callable[[Event, bool], None] | None = None,
+        on_stored: Stored | None = None,
         *,
         welcomes: Sequence[Outgoing] = (),
     ) -> tuple[Event, bool]:
@@ -210,17 +211,27 @@ class Rooms:
         ``welcomes`` (a commit's Welcomes to the devices it adds) go to their mailboxes in the
         message's transaction: both are stored, or neither (a stale commit, a retry)."""
         append = await self._message(uid, device, room_id, client_id, body, welcomes)
-        result = await self.settle(room_id, self._commits.submit(append), on_stored)
+        result = await self._settled(self._commits.submit(append), on_stored)
         await publish_mail(self._bus, append.mailed)
         return result
 
     async def submit(
-        self, uid: str, device: str, room_id: str, client_id: str, body: bytes
-    ) -> asyncio.Future[tuple[Event, bool]]:
-        """Check and queue a message for the next group commit; ``settle`` finishes the send.
+        self,
+        uid: str,
+        device: str,
+        room_id: str,
+        client_id: str,
+        body: bytes,
+        on_stored: Stored,
+        finished: Finished,
+    ) -> None:
+        """Check and queue a message for the next group commit without waiting for it: after
+        the commit ``on_stored`` runs, then the publish, then ``finished`` (see ``Settler``).
 
-        Messages submitted one after another are stored in that order."""
-        return self._commits.submit(await self._message(uid, device, room_id, client_id, body))
+        Messages submitted one after another are stored, acknowledged and published in that
+        order. A message refused by the checks raises here, and neither callback runs."""
+        append = await self._message(uid, device, room_id, client_id, body)
+        self._settler.add(self._commits.submit(append), on_stored, finished)
 
     async def _message(
         self,
@@ -257,20 +268,17 @@ class Rooms:
                 )
         await require_devices(self._store, welcomes)
 
-    async def settle(
+    async def _settled(
         self,
-        room_id: str,
         committing: asyncio.Future[tuple[Event, bool]],
-        on_stored: Callable[[Event, bool], None] | None = None,
+        on_stored: Stored | None = None,
+        decided: list[MembershipChange] | None = None,
     ) -> tuple[Event, bool]:
-        """Wait for a submitted message's commit, then acknowledge and publish it."""
-        stored, duplicate = await committing
-        async with self._locks.hold(room_id):
-            if on_stored is not None:
-                on_stored(stored, duplicate)
-            if not duplicate:
-                await self._stored(stored)
-        return stored, duplicate
+        """Wait until the settler has acknowledged and published a submitted append."""
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settler.add(committing, on_stored, partial(resolve, outcome), decided)
+        await outcome
+        return committing.result()
 
     async def receipt(self, uid: str, device: str, room_id: str, seq: int) -> None:
         members = await self._members.members(room_id)
@@ -336,9 +344,9 @@ class Rooms:
             decided.append(decide(members))
             return decided[-1]
 
-        stored, _ = await self._commits.submit(Append(event, judged))
-        async with self._locks.hold(room_id):
-            await self._stored(stored, decided[-1])
+        stored, _ = await self._settled(
+            self._commits.submit(Append(event, judged)), decided=decided
+        )
         return stored
 
     async def _stored(self, event: Event, change: MembershipChange | None = None) -> None:
