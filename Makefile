@@ -34,7 +34,7 @@ interop-deps: $(INTEROP)/node_modules/.installed
 # Generator on CPU 1, servers on CPU 0 (bench/servers.py); QUICK=1 keeps it under 5 minutes.
 bench: $(STAMP)
 	taskset -c 1 $(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
-	$(BIN)/python bench/mls.py
+	$(BIN)/python bench/mls.py $(if $(QUICK),--sizes 2 10 100)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
