@@ -178,10 +178,15 @@ def decode_frame(data: str | bytes) -> ClientFrame:
 # Server frames --------------------------------------------------------------------------------
 
 
+# One encoder for every frame: json.dumps with separators makes a new encoder each call, which
+# was 0.8 of the 2.6 us an ack frame took.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _dump(frame: dict[str, object]) -> bytes:
     # Bytes, so that a fan-out encodes once and every recipient's socket sends the same buffer.
     # ASCII escapes keep any string encodable, whatever a client managed to put into it.
-    return json.dumps(frame, separators=(",", ":")).encode()
+    return _ENCODER.encode(frame).encode()
 
 
 def ready_frame(user_id: str, device_id: str, heartbeat: int) -> bytes:

@@ -2,8 +2,9 @@
 holds them only while the transport cannot take them.
 
 A frame is encoded once for every recipient (``Outbound.wire``). While nothing is queued and the
-transport is open and under its high-water mark, a push appends those bytes to what the
-connection gathered during this pass of the event loop, and the gateway's ``Outbox`` writes each
+transport is open and under its high-water mark (as found by the pass's first push to the
+connection), a push appends those bytes to what the connection gathered during this pass of the
+event loop, and the gateway's ``Outbox`` writes each
 connection's gathering in one ``transport.write`` at the end of the pass: a group commit
 publishes its whole batch in one pass, so a room's member gets the batch in one syscall. Only a
 paused transport makes a queue, and a writer task exists only while the queue does, joining the
@@ -161,6 +162,16 @@ class Connection:
     def push(self, item: Outbound) -> None:
         if self.closing:
             return
+        pending = self._pending
+        if pending is not None:
+            # The transport was found open and writable when this pass's first frame was
+            # gathered, and nothing was written since (``flush`` checks again before writing):
+            # a fan-out batch's later frames skip those checks.
+            if self._fresh(item):
+                pending += item.wire
+                if len(pending) >= WRITE_CHUNK:
+                    self.flush()
+            return
         queue = self._queue
         if queue is None:
             if self._writing and self.request is not None and self.outbox is not None:
@@ -170,14 +181,8 @@ class Connection:
                     return
                 if not protocol.writing_paused:
                     if self._fresh(item):
-                        pending = self._pending
-                        if pending is None:
-                            self._pending = bytearray(item.wire)
-                            self.outbox.add(self)
-                        else:
-                            pending += item.wire
-                            if len(pending) >= WRITE_CHUNK:
-                                self.flush()
+                        self._pending = bytearray(item.wire)
+                        self.outbox.add(self)
                     return
             queue = self._queue = deque()
         elif len(queue) >= MAX_QUEUE:
