@@ -4,12 +4,12 @@ holds them only while the transport cannot take them.
 A frame is encoded once for every recipient (``Outbound.wire``). While nothing is queued and the
 transport is open and under its high-water mark (as found by the pass's first push to the
 connection), a push appends those bytes to what the connection gathered during this pass of the
-event loop, and the gateway's ``Outbox`` writes each
-connection's gathering in one ``transport.write`` at the end of the pass: a group commit
-publishes its whole batch in one pass, so a room's member gets the batch in one syscall. Only a
-paused transport makes a queue, and a writer task exists only while the queue does, joining the
-backlog into writes of up to ``WRITE_CHUNK`` each time the transport drains. Pushing never blocks
-the fan-out: a consumer whose queue overflows is closed with 4009 and resumes from its cursors.
+event loop, and the gateway's ``Outbox`` writes each connection's gathering in one
+``transport.write`` at the end of the pass: a group commit publishes its whole batch in one
+pass, so a room's member gets the batch in one syscall. Only a paused transport makes a queue,
+and a writer task exists only while the queue does, joining the backlog into writes of up to
+``WRITE_CHUNK`` each time the transport drains. Pushing never blocks the fan-out: a consumer
+whose queue overflows is closed with 4009 and resumes from its cursors.
 Room events at or below the connection's cursor for that room are dropped, which is what makes
 the replay-then-live hand-over free of duplicates.
 
