@@ -114,9 +114,11 @@ class InFlight:
 
     async def below(self, limit: int) -> None:
         while self.count >= limit:
-            if self._wake is None:
-                self._wake = asyncio.get_running_loop().create_future()
-            await self._wake
+            wake = self._wake
+            if wake is None or wake.done():
+                # A wait cancelled before (its handler stopped) leaves a cancelled future.
+                wake = self._wake = asyncio.get_running_loop().create_future()
+            await wake
 
 
 @dataclass(eq=False, slots=True)
