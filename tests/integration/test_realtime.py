@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import socket
 import time
@@ -556,6 +557,8 @@ async def test_health_readiness_and_metrics_answer_without_user_data(
     assert metrics.headers["Content-Type"].startswith("text/plain")
     text = str(metrics.body)
     assert "# TYPE" in text and "# HELP" in text
+    stored = re.search(r'sottovoce_events_stored_total\{kind="message"\} ([0-9.e+]+)', text)
+    assert stored is not None and float(stored.group(1)) >= 1, text
     localpart = person.username
     for secret in (localpart, room, person.device_id, person.token):
         assert secret not in text, "metrics expose user data"
