@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from sottovoce.store import Store, open_store
 from tests.conftest import _pg_admin, unavailable
 from tests.integration.harness import Person, ServerProcess, new_person, sqlite_url
 
@@ -34,6 +35,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def plaintext(request: pytest.FixtureRequest) -> bool:
     """Whether the requesting test (or, for a module-scoped server, module) opted out of MLS."""
     return request.node.get_closest_marker(PLAINTEXT) is not None
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each engine, for tests of the store without a server."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url)
+    yield opened
+    await opened.close()
 
 
 @contextmanager

@@ -4,26 +4,17 @@ even when commits race, and the GroupInfo kept only for the current epoch."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from sottovoce.core.delivery import Header
 from sottovoce.core.errors import StaleEpoch
-from sottovoce.store import Store, open_store
+from sottovoce.store import Store
 from tests.integration.test_store import (
     ROOM,
-    database_url,  # noqa: F401  (the fixture: SQLite and PostgreSQL)
     new_event,
     room_of_alice,
 )
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:  # noqa: F811
-    opened = await open_store(database_url)
-    yield opened
-    await opened.close()
 
 
 async def test_racing_commits_for_one_epoch_store_exactly_one(store: Store) -> None:

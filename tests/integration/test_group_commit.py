@@ -4,25 +4,17 @@ makes one more pass after the first (frames it read meanwhile) share that first 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
-from sottovoce.store import Store, open_store
+from sottovoce.store import Store
 from sottovoce.store.base import Append, AppendResult
 from sottovoce.store.groupcommit import GroupCommit
 from tests.integration.test_store import (
-    database_url,  # noqa: F401  (the fixture: SQLite and PostgreSQL)
     new_event,
     room_of_alice,
 )
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:  # noqa: F811
-    opened = await open_store(database_url)
-    yield opened
-    await opened.close()
 
 
 async def test_appends_submitted_within_one_pass_of_the_loop_share_a_commit(

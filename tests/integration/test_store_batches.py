@@ -8,9 +8,6 @@ exactly as ``append_event`` would, one append at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from sottovoce.core.delivery import Header
 from sottovoce.core.errors import NotFound, StaleEpoch
@@ -20,7 +17,6 @@ from sottovoce.store.base import Append
 from tests.integration.test_store import (
     OTHER_ROOM,
     ROOM,
-    database_url,  # noqa: F401  (the fixture: SQLite and PostgreSQL)
     in_room,
     new_event,
     room_of_alice,
@@ -30,13 +26,6 @@ from tests.integration.test_store import (
 MESSAGE_0 = Header(epoch=0, is_commit=False)
 COMMIT_0 = Header(epoch=0, is_commit=True)
 MESSAGE_1 = Header(epoch=1, is_commit=False)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:  # noqa: F811
-    opened = await open_store(database_url)
-    yield opened
-    await opened.close()
 
 
 async def test_duplicates_and_unknown_rooms_in_a_batch_fail_alone(store: Store) -> None:
@@ -165,7 +154,7 @@ async def test_a_stale_message_does_not_make_a_later_one_with_its_client_id_a_du
 
 
 async def test_two_nodes_racing_commits_store_one_per_epoch_and_number_gap_free(
-    database_url: str,  # noqa: F811
+    database_url: str,
 ) -> None:
     nodes = [await open_store(database_url) for _ in range(2)]
     try:
