@@ -39,6 +39,7 @@ DRAIN_TIMEOUT = 10.0
 # (or a replay page) is not copied whole into the transport's buffer.
 WRITE_CHUNK = 64 * 1024
 
+CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_REVOKED = 4003
 CLOSE_RATE_LIMITED = 4008
@@ -295,18 +296,19 @@ class Connection:
                 self._queue = None
 
     async def finish(self) -> None:
-        """Stop the writer (after draining, if asked) and perform a requested close."""
+        """Stop the writer and close: with the requested code (after draining, if asked), or,
+        when the peer closed, with 1000 once what is queued (its acknowledgements) is written."""
         self.closing = True
         if self._pending is not None:
             self.flush()
         writer = self._writer
         if writer is not None:
-            if not self._drain_first:
+            if self.close_request is not None and not self._drain_first:
                 writer.cancel()
             # A peer that stops reading must not hold the drain open for ever.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(writer, DRAIN_TIMEOUT)
-        if self.close_request is not None and not self.ws.closed:
-            code, reason = self.close_request
+        if not self.ws.closed:
+            code, reason = self.close_request or (CLOSE_NORMAL, "")
             with contextlib.suppress(ConnectionError):
                 await self.ws.close(code=code, message=reason.encode())

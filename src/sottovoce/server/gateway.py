@@ -136,6 +136,10 @@ class Gateway:
             timeout=CLOSE_TIMEOUT,
             # Ciphertext does not compress; deflate per recipient would only burn CPU.
             compress=False,
+            # aiohttp would answer the peer's close inside receive(), before the sends read
+            # ahead of it are committed, and their acks could no longer be written: the handler
+            # answers it once they are settled (Connection.finish).
+            autoclose=False,
         )
         try:
             await ws.prepare(request)
@@ -234,6 +238,8 @@ class Gateway:
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames refused")
             return None
         if msg.type is not WSMsgType.TEXT:
+            # The peer's close (answered here, there being no autoclose); otherwise already closed.
+            await ws.close()
             return None
         try:
             frame = parse_frame(parse_frame_object(msg.data))
@@ -340,7 +346,8 @@ class Gateway:
             conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
             return False
         if msg.type is not WSMsgType.TEXT:
-            # CLOSE, CLOSING, CLOSED or ERROR: aiohttp has answered or closed already.
+            # The peer's CLOSE is answered by _leave once the sends read before it are settled;
+            # after CLOSING, CLOSED or ERROR aiohttp has closed already.
             return False
         received = time.perf_counter()
         wait = conn.limiter.take(time.monotonic())
