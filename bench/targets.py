@@ -76,8 +76,16 @@ class SottovoceTarget:
     name = "sottovoce"
     durable = True
 
-    def __init__(self, results: Path, engine: str, sotto: list[str], extra_args: list[str]) -> None:
+    def __init__(
+        self,
+        results: Path,
+        engine: str,
+        sotto: list[str],
+        extra_args: list[str],
+        pool_size: int = POOL_SIZE,
+    ) -> None:
         self.engine = engine
+        self.pool_size = pool_size
         self.label = f"sottovoce-{engine}"
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"sotto-bench-{engine}-"))
@@ -100,7 +108,7 @@ class SottovoceTarget:
             await _pg_admin(f'CREATE DATABASE "{self.pg_database}"')
         await self.server.start(self.port)
         started = time.monotonic()
-        self.pool = await register_many(self.api, "bench", POOL_SIZE)
+        self.pool = await register_many(self.api, "bench", self.pool_size)
         self.registration_seconds = time.monotonic() - started
 
     async def restart(self, extra_args: Sequence[str]) -> None:

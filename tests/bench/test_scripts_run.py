@@ -33,3 +33,17 @@ def test_the_e2ee_benchmark_measures_every_figure() -> None:
     assert "3-member room" in out
     assert "removing one member" in out
     assert "per 200-byte message" in out
+
+
+def test_the_probe_splits_a_real_servers_cpu_per_message_by_thread() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.probe", "--rates", "400", "--seconds", "1", "--size", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "delivered" in done.stdout
+    assert "lost 0 errors 0" in done.stdout
+    assert "main thread" in done.stdout
