@@ -37,8 +37,9 @@ def _cell(value: Figure) -> str:
     return f"{value:.3g}"
 
 
-def format_table(rows: list[Row]) -> str:
-    header = ("engine", "scenario", "metric", "unit", "sottovoce", "baseline", "ratio")
+def format_table(rows: list[Row], sides: tuple[str, str] = ("sottovoce", "baseline")) -> str:
+    """``sides`` names the two columns compared (the ratio is the first over the second)."""
+    header = ("engine", "scenario", "metric", "unit", *sides, "ratio")
     lines = [
         (r.engine, r.scenario, r.metric, r.unit, *map(_cell, (r.sottovoce, r.baseline, r.ratio)))
         for r in rows

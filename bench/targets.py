@@ -39,17 +39,17 @@ class BenchRoom:
 
 
 class RelayTarget:
-    """The bare picows relay of bench/relay.py."""
+    """The bare picows relay of bench/relay.py (or another relay module, to compare servers)."""
 
     name = "baseline"
     label = "baseline"
     durable = False
 
-    def __init__(self, results: Path) -> None:
+    def __init__(self, results: Path, module: str = "bench.relay") -> None:
         self.port = free_port()
         self.server = ServerProcess(
-            python_module("bench.relay", "--port", str(self.port)),
-            results / "logs" / "baseline.log",
+            python_module(module, "--port", str(self.port)),
+            results / "logs" / f"{module.removeprefix('bench.')}.log",
         )
 
     async def start(self) -> None:

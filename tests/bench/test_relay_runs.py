@@ -15,11 +15,14 @@ from bench.storm import reconnect_storm
 from bench.targets import BenchRoom
 
 
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[tuple[str, ServerProcess]]:
+# The same relay on picows (the ceiling) and on aiohttp (bench/server_choice.py).
+@pytest.fixture(params=["bench.relay", "bench.relay_aiohttp"])
+async def relay(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, ServerProcess]]:
     port = free_port()
     server = ServerProcess(
-        python_module("bench.relay", "--port", str(port)), tmp_path / "relay.log"
+        python_module(request.param, "--port", str(port)), tmp_path / "relay.log"
     )
     await server.start(port)
     try:

@@ -42,3 +42,12 @@ def test_table_has_one_line_per_row_and_marks_missing_figures() -> None:
     assert len(lines) == 4
     assert "45,000" in lines[2] and "0.5" in lines[2]
     assert lines[3].rstrip().endswith("—")
+
+
+def test_the_compared_columns_can_be_named() -> None:
+    table = format_table(
+        [Row("fanout-10", "delivered", "msg/s", 90.0, 100.0, "relay")], sides=("aiohttp", "picows")
+    )
+    header, _, line = table.splitlines()
+    assert header.split()[4:] == ["aiohttp", "picows", "ratio"]
+    assert line.split()[-1] == "0.9"
