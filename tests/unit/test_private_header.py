@@ -3,6 +3,7 @@ message) answers exactly like decoding the whole MLS message, for real and damag
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from sottovoce.mls._framing_structs import ContentType, MLSMessage, PrivateMessa
 from sottovoce.mls.errors import MLSError
 
 ROOM = "!AAAAAAAAAAAAAAAAAAAAAA:localhost"
+# Protocol version mls10 and wire format mls_private_message.
+PREFIX = b"\x00\x01\x00\x02"
 
 
 def _group() -> Group:
@@ -67,3 +70,37 @@ def test_damaged_messages_are_read_like_the_decoder_reads_them(
     if at < len(damaged):
         damaged[at] = byte
     assert read(bytes(damaged)) == decoded(bytes(damaged))
+
+
+def test_every_size_prefix_length_is_read_like_the_decoder_reads_them() -> None:
+    # Ciphertexts whose size takes one, two and four bytes to write (RFC 9420 section 2.1.2).
+    for plaintext in (b"", b"x" * 100, b"x" * 20_000):
+        body = GROUP.encrypt(plaintext)
+        assert read(body) == decoded(body) == Header(0, False)
+
+
+def test_a_room_id_of_64_bytes_or_more_is_read_like_the_decoder_reads_it() -> None:
+    room = "!AAAAAAAAAAAAAAAAAAAAAA:" + "a" * 60 + ".example.org"
+    config = GroupConfig(accept_any_credential)
+    body = Group.create(room.encode(), generate_key_package(b"alice"), config).encrypt(b"hi")
+    assert read_header(room, body) == Header(0, False)
+    with pytest.raises(BadRequest, match="group id"):
+        read_header(ROOM, body)
+
+
+def test_a_group_id_written_with_a_longer_size_prefix_than_needed_is_refused() -> None:
+    # The same message with its group id's size in two bytes: not the minimal encoding.
+    group = ROOM.encode()
+    start = len(PREFIX) + 1
+    assert APPLICATION[len(PREFIX)] == len(group)
+    padded = PREFIX + (0x4000 | len(group)).to_bytes(2, "big") + APPLICATION[start:]
+    assert decoded(padded) is None
+    with pytest.raises(BadRequest, match="one MLS message"):
+        read_header(ROOM, padded)
+
+
+def test_another_rooms_message_is_refused_for_its_group_not_as_malformed() -> None:
+    with pytest.raises(BadRequest, match="group id"):
+        read_header("!BBBBBBBBBBBBBBBBBBBBBB:localhost", APPLICATION)
+    with pytest.raises(BadRequest, match="one MLS message"):
+        read_header(ROOM, APPLICATION[:-1])
