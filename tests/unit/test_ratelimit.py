@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,3 +59,35 @@ def test_a_refusal_never_advertises_a_zero_wait() -> None:
     assert bucket.take(now=0.0) == 0.0
     # Refilled to 0.9999 tokens: the true wait is 0.1 µs, which must not round to "retry now".
     assert bucket.take(now=0.0009999) == 0.001
+
+
+def _reference_take(bucket: list[float], rate: float, burst: float, now: float) -> float:
+    """The bucket's rule written plainly, over [tokens, updated]."""
+    elapsed = max(0.0, now - bucket[1])
+    bucket[0] = min(burst, bucket[0] + elapsed * rate)
+    bucket[1] = max(bucket[1], now)
+    if bucket[0] >= 1.0:
+        bucket[0] -= 1.0
+        return 0.0
+    return math.ceil((1.0 - bucket[0]) / rate * 1000) / 1000
+
+
+@given(
+    st.floats(min_value=0.5, max_value=1000),
+    st.floats(min_value=1, max_value=100),
+    st.lists(st.floats(min_value=0, max_value=100), max_size=200),
+)
+def test_take_follows_the_rule_whatever_the_clock_does(
+    rate: float, burst: float, times: list[float]
+) -> None:
+    # Unsorted times: the clock may go backwards between takes.
+    bucket = TokenBucket(rate=rate, burst=burst, updated=0)
+    reference = [burst, 0.0]
+    for now in times:
+        assert bucket.take(now) == _reference_take(reference, rate, burst, now)
+        assert (bucket.tokens, bucket.updated) == (reference[0], reference[1])
+
+
+def test_tokens_given_above_the_burst_are_capped() -> None:
+    bucket = TokenBucket(rate=1, burst=2, tokens=50, updated=0)
+    assert [bucket.take(0) for _ in range(3)] == [0.0, 0.0, 1.0]

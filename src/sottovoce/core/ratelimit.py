@@ -19,19 +19,25 @@ class TokenBucket:
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
-        if self.tokens < 0:
+        if self.tokens < 0 or self.tokens > self.burst:
             self.tokens = self.burst
 
     def take(self, now: float, cost: float = 1.0) -> float:
         """Take ``cost`` tokens: 0.0 when allowed, else the seconds to wait (nothing is taken),
         rounded up to whole milliseconds so that a refusal never advertises a wait of zero."""
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.updated = max(self.updated, now)
-        if self.tokens >= cost:
-            self.tokens -= cost
+        # A clock that went backwards refills nothing. Compared inline rather than with min and
+        # max: every WebSocket frame takes a token, and the calls cost more than the arithmetic.
+        tokens = self.tokens
+        if now > self.updated:
+            tokens += (now - self.updated) * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
+            self.updated = now
+        if tokens >= cost:
+            self.tokens = tokens - cost
             return 0.0
-        return math.ceil((cost - self.tokens) / self.rate * 1000) / 1000
+        self.tokens = tokens
+        return math.ceil((cost - tokens) / self.rate * 1000) / 1000
 
 
 class BucketMap:
