@@ -349,8 +349,9 @@ class Gateway:
             # The peer's CLOSE is answered by _leave once the sends read before it are settled;
             # after CLOSING, CLOSED or ERROR aiohttp has closed already.
             return False
-        received = time.perf_counter()
-        wait = conn.limiter.take(time.monotonic())
+        # One clock for the rate limit and the ack latency metric.
+        received = time.monotonic()
+        wait = conn.limiter.take(received)
         if wait > 0:
             conn.strikes += 1
             if conn.strikes >= MAX_STRIKES:
@@ -360,21 +361,18 @@ class Gateway:
             conn.push(Outbound(error_frame(None, limited)))
             return True
         conn.strikes = 0
-        await self._dispatch(conn, msg.data, received)
-        return True
-
-    async def _dispatch(self, conn: Connection, data: str, received: float) -> None:
-        rid: str | None = None
+        obj: dict[str, object] | None = None
         try:
-            obj = parse_frame_object(data)
-            rid = request_id(obj)
+            obj = parse_frame_object(msg.data)
             frame = parse_frame(obj)
             if isinstance(frame, Send):
                 await self._submit(conn, frame, received)
             else:
                 await self._handle(conn, frame)
         except Exception as exc:
-            self._refuse(conn, rid, exc)
+            # The frame's id is looked for only when a refusal has to name it.
+            self._refuse(conn, None if obj is None else request_id(obj), exc)
+        return True
 
     def _refuse(self, conn: Connection, rid: str | None, exc: Exception) -> None:
         """Answer a failed frame."""
@@ -397,7 +395,7 @@ class Gateway:
 
         def acknowledge(event: Event, duplicate: bool) -> None:
             conn.push(Outbound(ack_frame(rid, event, duplicate)))
-            self._metrics.send_latency.observe(time.perf_counter() - received)
+            self._metrics.send_latency.observe(time.monotonic() - received)
 
         def finished(error: BaseException | None) -> None:
             sending.remove()

@@ -24,10 +24,16 @@ class MembershipCache:
         # room -> [loads in flight, generation]
         self._loading: dict[str, list[int]] = {}
 
-    async def members(self, room_id: str) -> dict[str, Member]:
+    def cached(self, room_id: str) -> dict[str, Member] | None:
+        """The room's members if they are in memory, else None (``members`` loads them)."""
         cached = self._rooms.get(room_id)
         if cached is not None:
             self._rooms.move_to_end(room_id)
+        return cached
+
+    async def members(self, room_id: str) -> dict[str, Member]:
+        cached = self.cached(room_id)
+        if cached is not None:
             return cached
         state = self._loading.setdefault(room_id, [0, 0])
         state[0] += 1

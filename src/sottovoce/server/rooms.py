@@ -210,7 +210,11 @@ class Rooms:
 
         ``welcomes`` (a commit's Welcomes to the devices it adds) go to their mailboxes in the
         message's transaction: both are stored, or neither (a stale commit, a retry)."""
-        append = await self._message(uid, device, room_id, client_id, body, welcomes)
+        members = await self._members.members(room_id)
+        header = self._admit(members.get(uid), room_id, body)
+        if welcomes:
+            await self._check_welcomes(room_id, header, welcomes)
+        append = self._append(uid, device, room_id, client_id, body, header, welcomes)
         result = await self._settled(self._commits.submit(append), on_stored)
         await publish_mail(self._bus, append.mailed)
         return result
@@ -230,22 +234,30 @@ class Rooms:
 
         Messages submitted one after another are stored, acknowledged and published in that
         order. A message refused by the checks raises here, and neither callback runs."""
-        append = await self._message(uid, device, room_id, client_id, body)
+        # Every WebSocket send comes this way: with the room's members in memory it is
+        # checked and queued without another coroutine.
+        members = self._members.cached(room_id)
+        if members is None:
+            members = await self._members.members(room_id)
+        header = self._admit(members.get(uid), room_id, body)
+        append = self._append(uid, device, room_id, client_id, body, header)
         self._settler.add(self._commits.submit(append), on_stored, finished)
 
-    async def _message(
+    def _admit(self, sender: Member | None, room_id: str, body: bytes) -> Header | None:
+        """The header of a message ``sender`` may send, read when the room requires MLS."""
+        rules.check_send(sender, room_id)
+        return read_header(room_id, body) if self._require_mls else None
+
+    def _append(
         self,
         uid: str,
         device: str,
         room_id: str,
         client_id: str,
         body: bytes,
+        header: Header | None,
         welcomes: Sequence[Outgoing] = (),
     ) -> Append:
-        rules.check_send(await self._members.member(room_id, uid), room_id)
-        header = read_header(room_id, body) if self._require_mls else None
-        if welcomes:
-            await self._check_welcomes(room_id, header, welcomes)
         now = now_ms(self._clock)
         event = self._new_event(room_id, uid, device, body, now, EventKind.MESSAGE, client_id)
         return Append(event, mls=header, welcomes=new_mails(uid, device, welcomes, now))
