@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,21 +52,43 @@ def frame_limiter(rate: int) -> TokenBucket:
     return TokenBucket(rate, 2 * rate)
 
 
-@dataclass(frozen=True, slots=True)
 class Outbound:
     """A rendered frame; room events also carry ``room_id``/``seq`` and mail its ``mail_id``.
 
     ``wire`` is the whole WebSocket frame, encoded once however many connections it goes to.
+    A plain class rather than a frozen dataclass: its ``__init__`` set each field through
+    ``object.__setattr__``, and two are made per message.
     """
 
-    frame: bytes
-    room_id: str | None = None
-    seq: int = 0
-    mail_id: int = 0
-    wire: bytes = field(init=False, repr=False, compare=False)
+    __slots__ = ("first", "frame", "mail_id", "parts", "room_id", "seq", "wire")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "wire", text_frame(self.frame))
+    def __init__(
+        self, frame: bytes, room_id: str | None = None, seq: int = 0, mail_id: int = 0
+    ) -> None:
+        self.frame = frame
+        self.room_id = room_id
+        self.seq = seq
+        self.first = seq
+        self.mail_id = mail_id
+        self.wire = text_frame(frame)
+        self.parts: tuple[Outbound, ...] = ()
+
+    @classmethod
+    def joined(cls, events: list[Outbound]) -> Outbound:
+        """Consecutive events of one room as one item: their frames back to back, pushed and
+        checked against a cursor once (``first`` to ``seq``), kept apart in ``parts`` for a
+        connection whose cursor falls inside them or that has to queue them."""
+        if len(events) == 1:
+            return events[0]
+        item = cls.__new__(cls)
+        item.frame = b""
+        item.room_id = events[0].room_id
+        item.first = events[0].seq
+        item.seq = events[-1].seq
+        item.mail_id = 0
+        item.wire = b"".join([event.wire for event in events])
+        item.parts = tuple(events)
+        return item
 
 
 class Outbox:
@@ -74,19 +97,39 @@ class Outbox:
 
     A group commit settles its whole batch in one pass, so each member of a busy room gets the
     batch's events, and its sender their acknowledgements, in one syscall instead of one each.
+    What is deferred to the end of the pass (the hub's run of a room's events) is pushed first,
+    so that it joins those writes.
     """
 
-    __slots__ = ("_gathered",)
+    __slots__ = ("_deferred", "_gathered", "_scheduled")
 
     def __init__(self) -> None:
         self._gathered: list[Connection] = []
+        self._deferred: list[Callable[[], None]] = []
+        self._scheduled = False
 
     def add(self, conn: Connection) -> None:
-        if not self._gathered:
-            asyncio.get_running_loop().call_soon(self._flush)
         self._gathered.append(conn)
+        if not self._scheduled:
+            self._schedule()
+
+    def defer(self, push: Callable[[], None]) -> None:
+        """Call ``push`` at the end of this pass, before the gathered frames are written."""
+        self._deferred.append(push)
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        deferred = self._deferred
+        if deferred:
+            self._deferred = []
+            for push in deferred:
+                push()
+        self._scheduled = False
         gathered, self._gathered = self._gathered, []
         for conn in gathered:
             conn.flush()
@@ -174,6 +217,8 @@ class Connection:
                 pending += item.wire
                 if len(pending) >= WRITE_CHUNK:
                     self.flush()
+            elif item.parts:
+                self._push_parts(item)
             return
         queue = self._queue
         if queue is None:
@@ -186,14 +231,25 @@ class Connection:
                     if self._fresh(item):
                         self._pending = bytearray(item.wire)
                         self.outbox.add(self)
+                    elif item.parts:
+                        self._push_parts(item)
                     return
             queue = self._queue = deque()
-        elif len(queue) >= MAX_QUEUE:
+        if item.parts:
+            # A queue counts frames, not runs of them, against MAX_QUEUE.
+            self._push_parts(item)
+            return
+        if len(queue) >= MAX_QUEUE:
             self.close(CLOSE_TOO_SLOW, "consumer too slow: reconnect and resume")
             return
         queue.append(item)
         if self._writing and self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def _push_parts(self, item: Outbound) -> None:
+        """A run of events one by one: some may be at or below the cursor, or go to the queue."""
+        for part in item.parts:
+            self.push(part)
 
     def flush(self) -> None:
         """Write what was pushed since the last pass of the event loop, in one write."""
@@ -250,7 +306,8 @@ class Connection:
 
     def _fresh(self, item: Outbound) -> bool:
         if item.room_id is not None:
-            if item.seq <= self.cursors.get(item.room_id, 0):
+            # A run of events is fresh only as a whole (``push`` splits the others).
+            if item.first <= self.cursors.get(item.room_id, 0):
                 return False
             self.cursors[item.room_id] = item.seq
         elif item.mail_id:
