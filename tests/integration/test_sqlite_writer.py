@@ -31,6 +31,17 @@ def _count(conn: sqlite3.Connection) -> int:
     return count
 
 
+async def test_the_writer_syncs_every_commit_and_checkpoints_every_4000_pages(
+    writer: SqliteWriter,
+) -> None:
+    def settings(conn: sqlite3.Connection) -> list[object]:
+        pragmas = ("journal_mode", "synchronous", "wal_autocheckpoint")
+        return [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in pragmas]
+
+    # synchronous 2 is FULL: the WAL is synced before a commit returns.
+    assert await writer.run(settings) == ["wal", 2, 4000]
+
+
 async def test_a_failed_transaction_reaches_its_caller_and_is_rolled_back(
     writer: SqliteWriter,
 ) -> None:
