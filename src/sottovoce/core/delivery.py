@@ -8,6 +8,7 @@ its current epoch. Everything else a body holds stays opaque.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sottovoce.core.errors import BadRequest, StaleEpoch
@@ -81,34 +82,40 @@ def read_header(room_id: str, body: bytes) -> Header:
 def _private_header(room_id: str, body: bytes) -> Header | None:
     """The header of an MLS PrivateMessage of the room's group, nearly every message, read in
     place with the checks decoding it makes (RFC 9420 section 6.3), without building the message
-    or a reader: 0.9 µs instead of 2.6. None for anything else, left to the decoder."""
-    group = room_id.encode()
-    size = len(group)
-    # The group id, with its variable-length size prefix in its minimal form.
-    if size < 1 << 6:
-        pos = 5
-        if len(body) <= pos or body[4] != size:
-            return None
-    elif size < 1 << 14:
-        pos = 6
-        if body[4:pos] != (0x4000 | size).to_bytes(2, "big"):
-            return None
-    else:
+    or a reader. None for anything else, left to the decoder."""
+    group = _group_field(room_id)
+    if not body.startswith(group, len(_PRIVATE_MESSAGE)):
         return None
-    if body[pos : pos + size] != group:
-        return None
-    pos += size
+    pos = len(_PRIVATE_MESSAGE) + len(group)
     end = pos + 9
-    if end > len(body) or body[pos + 8] not in _CONTENT_TYPES:
+    size = len(body)
+    if end > size or body[pos + 8] not in _CONTENT_TYPES:
         return None
     epoch = int.from_bytes(body[pos : pos + 8], "big")
     is_commit = body[pos + 8] == ContentType.COMMIT
     # authenticated_data, encrypted_sender_data and ciphertext fill the rest exactly.
     for _ in range(3):
-        end = _opaque_end(body, end)
-        if end < 0:
-            return None
-    return Header(epoch, is_commit) if end == len(body) else None
+        if end < size and body[end] < 1 << 6:
+            # A one-byte size prefix, the common case, read here rather than in a call.
+            end += 1 + body[end]
+        else:
+            end = _opaque_end(body, end)
+            if end < 0:
+                return None
+    return Header(epoch, is_commit) if end == size else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _group_field(room_id: str) -> bytes:
+    """The room's group id as a PrivateMessage holds it: its size prefix in its minimal form
+    (RFC 9420 section 2.1.2), then the room id in UTF-8."""
+    group = room_id.encode()
+    size = len(group)
+    if size < 1 << 6:
+        return bytes((size,)) + group
+    if size < 1 << 14:
+        return (0x4000 | size).to_bytes(2, "big") + group
+    return (0x8000_0000 | size).to_bytes(4, "big") + group
 
 
 def _opaque_end(data: bytes, pos: int) -> int:
