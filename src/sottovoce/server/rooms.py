@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from functools import partial
 
 from sottovoce.bus.base import Bus, Ephemeral, EventStored
@@ -361,7 +361,9 @@ class Rooms:
         )
         return stored
 
-    async def _stored(self, event: Event, change: MembershipChange | None = None) -> None:
+    def _stored(self, event: Event, change: MembershipChange | None = None) -> Awaitable[None]:
         if event.kind is EventKind.MEMBER:
             self._members.invalidate(event.room_id)
-        await self._bus.publish(EventStored(event, change))
+        # The bus's own coroutine, not one more wrapped around it: the settler awaits this once
+        # per stored event.
+        return self._bus.publish(EventStored(event, change))
