@@ -87,6 +87,80 @@ def test_malformed_frames_are_bad_requests(bad: str | bytes) -> None:
         decode_frame(bad)
 
 
+SEND = {"type": "send", "id": "1", "room_id": ROOM, "client_id": "c", "body": "aGk="}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"room_id": None, "body": None}, "missing field(s): room_id, body"),
+        ({"zz": 1, "extra": 2}, "unknown field(s): extra, zz"),
+        ({"id": 1}, "id must be a string"),
+        ({"id": "x" * 65}, "id must be 1 to 64 characters long"),
+        ({"id": "a\x00"}, "id must not contain NUL characters"),
+        ({"room_id": 7}, "room_id must be a string"),
+        ({"room_id": "!" * 301}, "room_id must be 1 to 300 characters long"),
+        ({"room_id": "!a:b"}, "not a room id: '!a:b' (expected !id:server)"),
+        ({"room_id": ROOM + "\x00"}, "room_id must not contain NUL characters"),
+        ({"client_id": ""}, "client_id must be 1 to 64 characters long"),
+        ({"client_id": "é" * 65}, "client_id must be 1 to 64 characters long"),
+        ({"body": 5}, "body must be a base64 string"),
+        ({"body": "aGk=="}, "body is not valid base64"),
+        ({"body": "aGké"}, "body is not valid base64"),
+        # The first failing field is the one named, in the order id, room_id, client_id, body.
+        ({"id": "", "room_id": "x", "body": "%"}, "id must be 1 to 64 characters long"),
+        (
+            {"room_id": "x", "client_id": "", "body": "%"},
+            "not a room id: 'x' (expected !id:server)",
+        ),
+        ({"client_id": 1, "body": "%"}, "client_id must be a string"),
+    ],
+)
+def test_bad_send_frames_name_what_is_wrong(fields: dict[str, object], message: str) -> None:
+    bad = {**SEND, **fields}
+    data = json.dumps({k: v for k, v in bad.items() if v is not None})
+    with pytest.raises(BadRequest) as refused:
+        decode_frame(data)
+    assert refused.value.message == message
+    assert refused.value.code == "bad_request"
+
+
+def test_send_frame_takes_any_unicode_ids_and_echoes_them_as_utf8() -> None:
+    parsed = decode_frame(frame(type="send", id="é😀", room_id=ROOM, client_id="ü\u2028", body=""))
+    assert parsed == Send(id="é😀", room_id=ROOM, client_id="ü\u2028", body=b"")
+    event = Event(ROOM, 1, "$e", EventKind.MESSAGE, "@a:localhost", "DEV", parsed.client_id, b"", 1)
+    rendered = event_frame(event)
+    assert "ü\u2028".encode() in rendered
+    assert json.loads(rendered.decode("utf-8"))["event"]["client_id"] == "ü\u2028"
+    assert "é😀".encode() in ack_frame(parsed.id, event, duplicate=False)
+
+
+def test_integers_past_64_bits_are_refused_as_not_integers() -> None:
+    with pytest.raises(BadRequest, match=r"^seq must be an integer$"):
+        decode_frame(f'{{"type": "receipt", "room_id": "{ROOM}", "seq": {2**64}}}')
+    with pytest.raises(BadRequest, match=r"^seq must be between 0 and"):
+        decode_frame(f'{{"type": "receipt", "room_id": "{ROOM}", "seq": {2**64 - 1}}}')
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        f'{{"type": "receipt", "room_id": "{ROOM}", "seq": NaN}}',
+        f'{{"type": "receipt", "room_id": "{ROOM}", "seq": Infinity}}',
+        '{"type": "ping", "id": "\\ud800"}',
+        b'{"type": "ping", "id": "\xed\xa0\x80"}',
+        "[" * 1025 + "]" * 1025,
+    ],
+)
+def test_what_json_loads_let_through_is_not_valid_json(data: str | bytes) -> None:
+    with pytest.raises(BadRequest, match=r"^the frame is not valid JSON$"):
+        decode_frame(data)
+
+
+def test_duplicate_fields_keep_the_last_value() -> None:
+    assert decode_frame('{"type": "ping", "id": "a", "id": "b"}') == Ping("b")
+
+
 def test_unknown_frame_type_has_its_own_code() -> None:
     with pytest.raises(UnknownFrame):
         decode_frame(frame(type="teleport"))
@@ -161,7 +235,9 @@ def test_event_frame_renders_body_as_padded_base64() -> None:
 
 
 def test_server_frames_stay_encodable_whatever_a_string_holds() -> None:
-    assert json.loads(pong_frame("\ud800")) == {"type": "pong", "id": "\ud800"}
+    assert json.loads(pong_frame("\ud800").decode("ascii")) == {"type": "pong", "id": "\ud800"}
+    refused = BadRequest("unknown field(s): \udcff", seq=2**70)
+    assert json.loads(error_frame("r", refused).decode("ascii"))["seq"] == 2**70
 
 
 def test_ack_and_error_frames() -> None:

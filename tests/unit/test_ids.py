@@ -37,3 +37,40 @@ def test_malformed_user_ids_are_bad_requests(bad: str) -> None:
 
 def test_device_ids_are_twelve_uppercase_characters() -> None:
     assert DEVICE_ID.fullmatch(new_device_id())
+
+
+OPAQUE = "Ab0_-" * 4 + "zZ"
+
+
+@pytest.mark.parametrize(
+    "room", [f"!{OPAQUE}:localhost", f"!{OPAQUE}:chat.example.org:8448", f"!{OPAQUE}:" + "a" * 253]
+)
+def test_room_ids_with_a_server_name_and_port(room: str) -> None:
+    assert parse_room_id(room) == room
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        f"{OPAQUE}:localhost",
+        f"@{OPAQUE}:localhost",
+        f"!{OPAQUE}",
+        f"!{OPAQUE}:",
+        f"!{OPAQUE[:-1]}:localhost",
+        f"!{OPAQUE}A:localhost",
+        f"!{OPAQUE[:-1]}::localhost",
+        f"!{OPAQUE[:-1]}=:localhost",
+        f"!{OPAQUE}:local_host",
+        f"!{OPAQUE}:localhost:",
+        f"!{OPAQUE}:localhost:123456",
+        f"!{OPAQUE}:localhost:80:80",
+        f"!{OPAQUE}:localhost\n",
+        f"!{OPAQUE}:localhost:８０",
+        f"!{OPAQUE}:" + "a" * 254,
+        f"!{OPAQUE[:-1]}é:localhost",
+    ],
+)
+def test_malformed_room_ids_are_bad_requests(bad: str) -> None:
+    with pytest.raises(BadRequest, match=r"^not a room id: .* \(expected !id:server\)$"):
+        parse_room_id(bad)

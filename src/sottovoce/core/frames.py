@@ -7,9 +7,9 @@ exact UTF-8 bytes that go on the wire, so a fan-out can render once and send the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sottovoce.core.errors import BadRequest, SottoError, TooLarge, UnknownFrame
 from sottovoce.core.ids import parse_room_id
@@ -21,6 +21,7 @@ from sottovoce.core.validation import (
     check_fields,
     check_storable,
     choice,
+    dump_json,
     integer,
     parse_json_object,
     text,
@@ -42,8 +43,9 @@ class Auth:
     since: dict[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(NamedTuple):
+    """The hot frame: a named tuple is built in a third of a frozen dataclass's time."""
+
     id: str
     room_id: str
     client_id: str
@@ -115,13 +117,20 @@ def _auth(obj: JsonObject) -> Auth:
     return Auth(token=text(obj, "token", MAX_TOKEN, min_len=0), since=since)
 
 
+_SEND_FIELDS = ("type", "id", "room_id", "client_id", "body")
+_SEND_KEYS = frozenset(_SEND_FIELDS)
+
+
 def _send(obj: JsonObject) -> Send:
-    check_fields(obj, ("type", "id", "room_id", "client_id", "body"))
+    if obj.keys() != _SEND_KEYS:
+        # check_fields would build this set on every frame.
+        check_fields(obj, _SEND_FIELDS)
+    # Positional: keywords make a named tuple take twice as long.
     return Send(
-        id=text(obj, "id", MAX_REQUEST_ID),
-        room_id=_room(obj),
-        client_id=text(obj, "client_id", MAX_CLIENT_ID),
-        body=b64(obj, "body", MAX_BODY),
+        text(obj, "id", MAX_REQUEST_ID),
+        _room(obj),
+        text(obj, "client_id", MAX_CLIENT_ID),
+        b64(obj, "body", MAX_BODY),
     )
 
 
@@ -178,25 +187,18 @@ def decode_frame(data: str | bytes) -> ClientFrame:
 # Server frames --------------------------------------------------------------------------------
 
 
-# One encoder for every frame: json.dumps with separators makes a new encoder each call, which
-# was 0.8 of the 2.6 us an ack frame took.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def _dump(frame: dict[str, object]) -> bytes:
-    # Bytes, so that a fan-out encodes once and every recipient's socket sends the same buffer.
-    # ASCII escapes keep any string encodable, whatever a client managed to put into it.
-    return _ENCODER.encode(frame).encode()
+# Every server frame is bytes (dump_json), so that a fan-out encodes once and every recipient's
+# socket sends the same buffer.
 
 
 def ready_frame(user_id: str, device_id: str, heartbeat: int) -> bytes:
-    return _dump(
+    return dump_json(
         {"type": "ready", "user_id": user_id, "device_id": device_id, "heartbeat": heartbeat}
     )
 
 
 def ack_frame(request: str, event: Event, duplicate: bool) -> bytes:
-    return _dump(
+    return dump_json(
         {
             "type": "ack",
             "id": request,
@@ -209,28 +211,28 @@ def ack_frame(request: str, event: Event, duplicate: bool) -> bytes:
 
 
 def event_frame(event: Event) -> bytes:
-    return _dump({"type": "event", "event": event_json(event)})
+    return dump_json({"type": "event", "event": event_json(event)})
 
 
 def typing_frame(room_id: str, user_id: str, typing: bool) -> bytes:
-    return _dump({"type": "typing", "room_id": room_id, "user_id": user_id, "typing": typing})
+    return dump_json({"type": "typing", "room_id": room_id, "user_id": user_id, "typing": typing})
 
 
 def receipt_frame(room_id: str, user_id: str, seq: int) -> bytes:
-    return _dump({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": seq})
+    return dump_json({"type": "receipt", "room_id": room_id, "user_id": user_id, "seq": seq})
 
 
 def presence_frame(user_id: str, status: str) -> bytes:
-    return _dump({"type": "presence", "user_id": user_id, "status": status})
+    return dump_json({"type": "presence", "user_id": user_id, "status": status})
 
 
 def mail_frame(mail: Mail) -> bytes:
-    return _dump({"type": "mail", "mail": mail_json(mail)})
+    return dump_json({"type": "mail", "mail": mail_json(mail)})
 
 
 def pong_frame(request: str) -> bytes:
-    return _dump({"type": "pong", "id": request})
+    return dump_json({"type": "pong", "id": request})
 
 
 def error_frame(request: str | None, error: SottoError) -> bytes:
-    return _dump({"type": "error", "id": request, **error.to_dict()})
+    return dump_json({"type": "error", "id": request, **error.to_dict()})

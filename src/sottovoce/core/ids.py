@@ -12,7 +12,9 @@ from sottovoce.core.errors import BadRequest, InvalidUsername
 
 _LOCALPART = re.compile(r"[a-z0-9._=-]{1,64}")
 _SERVER_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
-_OPAQUE = re.compile(r"[A-Za-z0-9_-]{22}")
+# One match for a whole room id (every send names one): the opaque part holds no ":", so the
+# server name is what follows the first.
+_ROOM_ID = re.compile(r"![A-Za-z0-9_-]{22}:" + _SERVER_NAME.pattern)
 _DEVICE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 DEVICE_ID = re.compile(r"[A-Z0-9]{12}")
 
@@ -45,10 +47,7 @@ def parse_user_id(value: str) -> tuple[str, str]:
 
 def parse_room_id(value: str) -> str:
     """Validate ``!opaque:server`` and return it unchanged."""
-    if not value.startswith("!") or ":" not in value:
-        raise BadRequest(f"not a room id: {value[:80]!r} (expected !id:server)")
-    opaque, _, server = value[1:].partition(":")
-    if not _OPAQUE.fullmatch(opaque) or not _SERVER_NAME.fullmatch(server):
+    if not _ROOM_ID.fullmatch(value):
         raise BadRequest(f"not a room id: {value[:80]!r} (expected !id:server)")
     return value
 

@@ -5,10 +5,11 @@ Every failure is a ``BadRequest`` whose message names the field, so clients can 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Collection, Mapping
+
+import orjson
 
 from sottovoce.core.errors import BadRequest, TooLarge
 
@@ -16,14 +17,37 @@ JsonObject = Mapping[str, object]
 
 
 def parse_json_object(data: str | bytes, what: str = "body") -> dict[str, object]:
+    """The JSON object in ``data`` (UTF-8 text), or ``BadRequest``.
+
+    orjson (a fifth of json.loads' time) also refuses what RFC 8259 does not promise to carry
+    and json.loads let through: NaN and Infinity, lone surrogates, escaped or encoded, anything
+    but UTF-8 (a BOM, UTF-16), and nesting deeper than 1,024 levels. Integers beyond 64 bits
+    come back as floats, so they fail an integer check as "must be an integer".
+    """
     try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        # ValueError covers bad UTF-8 too; RecursionError is nesting deeper than the parser goes.
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
         raise BadRequest(f"the {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise BadRequest(f"the {what} must be a JSON object")
     return value
+
+
+# For what orjson refuses to encode: json escapes lone surrogates, and holds any integer.
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def dump_json(value: object) -> bytes:
+    """Compact JSON as UTF-8 bytes: non-ASCII characters as themselves, as RFC 8259 prefers.
+
+    Never fails on a string, whatever a client managed to put into it: a lone surrogate (not
+    encodable as UTF-8) makes the whole document ASCII-escaped instead, as all of them were
+    before orjson (a tenth of the time).
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return _ASCII_ENCODER.encode(value).encode()
 
 
 def check_fields(
@@ -46,7 +70,9 @@ def text(obj: JsonObject, name: str, max_len: int, min_len: int = 1) -> str:
         raise BadRequest(f"{name} must be a string")
     if not min_len <= len(value) <= max_len:
         raise BadRequest(f"{name} must be {min_len} to {max_len} characters long")
-    check_storable(value, name)
+    if "\x00" in value or not value.isascii():
+        # ASCII without NUL is storable: the usual case skips a call.
+        check_storable(value, name)
     return value
 
 
@@ -55,6 +81,8 @@ def check_storable(value: str, name: str) -> None:
     (not encodable as UTF-8), both of which JSON can smuggle in as escapes."""
     if "\x00" in value:
         raise BadRequest(f"{name} must not contain NUL characters")
+    if value.isascii():
+        return
     try:
         value.encode()
     except UnicodeEncodeError:
@@ -97,8 +125,11 @@ def b64_value(value: object, name: str, max_bytes: int) -> bytes:
     # Reject before decoding so an oversized value costs no work.
     if len(value) > 4 * ((max_bytes + 2) // 3):
         raise TooLarge(f"{name} is over {max_bytes} bytes")
+    if len(value) % 4:
+        value += "=" * (-len(value) % 4)
     try:
-        data = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        # What base64.b64decode(validate=True) runs, without its wrapper's cost.
+        data = binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
         raise BadRequest(f"{name} is not valid base64") from None
     if len(data) > max_bytes:
@@ -111,4 +142,4 @@ def b64(obj: JsonObject, name: str, max_bytes: int) -> bytes:
 
 
 def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
