@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from sottovoce.core.errors import BadRequest, InvalidUsername
 from sottovoce.core.ids import (
     DEVICE_ID,
     new_device_id,
+    new_event_id,
     new_room_id,
     normalize_localpart,
     parse_room_id,
@@ -74,3 +78,32 @@ def test_room_ids_with_a_server_name_and_port(room: str) -> None:
 def test_malformed_room_ids_are_bad_requests(bad: str) -> None:
     with pytest.raises(BadRequest, match=r"^not a room id: .* \(expected !id:server\)$"):
         parse_room_id(bad)
+
+
+EVENT_ID = re.compile(r"\$[A-Za-z0-9_-]{22}")
+
+
+def test_event_ids_are_22_base64url_characters_and_never_repeat() -> None:
+    drawn = [new_event_id() for _ in range(10_000)]
+    assert all(EVENT_ID.fullmatch(event_id) for event_id in drawn)
+    assert len(set(drawn)) == len(drawn)
+    # Every character position takes all 64 values: the bits are random, not padding.
+    assert all(len({event_id[i] for event_id in drawn}) == 64 for i in range(1, 23))
+
+
+def test_a_forked_child_draws_other_event_ids_than_its_parent() -> None:
+    new_event_id()  # the batch the child inherits
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, "".join(new_event_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        in_child = pipe.read().decode()
+    os.waitpid(child, 0)
+    in_parent = "".join(new_event_id() for _ in range(3))
+    assert len(in_child) == len(in_parent) == 69
+    assert {in_child[i : i + 23] for i in range(0, 69, 23)}.isdisjoint(
+        {in_parent[i : i + 23] for i in range(0, 69, 23)}
+    )
