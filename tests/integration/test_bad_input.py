@@ -730,3 +730,20 @@ async def test_arbitrary_json_bodies_get_documented_answers(
     assert reply.status < 500, (method, path, body, reply.body)
     if reply.status >= 400:
         assert reply.code in DOCUMENTED_CODES, (method, path, body, reply.body)
+
+
+async def test_non_ascii_text_comes_back_as_utf8_json(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    name = "café ☕ 日本"
+    room_id = await person.create_room(name=name)
+    async with person.http.get(
+        f"{shared_server.api_url}/rooms/{room_id}",
+        headers={"Authorization": f"Bearer {person.token}"},
+    ) as resp:
+        raw = await resp.read()
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/json")
+    assert name.encode() in raw
+    assert json.loads(raw.decode("utf-8", errors="strict"))["name"] == name

@@ -15,7 +15,7 @@ from sottovoce.core.config import Config
 from sottovoce.server.accounts import Accounts
 from sottovoce.server.delivery import GroupInfoApi
 from sottovoce.server.gateway import Gateway
-from sottovoce.server.http_api import MAX_REQUEST, PREFIX, HttpApi, RateLimits
+from sottovoce.server.http_api import MAX_REQUEST, PREFIX, HttpApi, RateLimits, json_response
 from sottovoce.server.hub import Hub
 from sottovoce.server.keys import Keys
 from sottovoce.server.mailbox import Mailbox
@@ -75,14 +75,14 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     app.router.add_get(f"{PREFIX}/ws", gateway.handle, name=UPGRADE_ROUTE)
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
         try:
             await store.ping()
         except Exception:
-            return web.json_response({"status": "database unreachable"}, status=503)
-        return web.json_response({"status": "ok"})
+            return json_response({"status": "database unreachable"}, status=503)
+        return json_response({"status": "ok"})
 
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")

@@ -22,6 +22,7 @@ from sottovoce.core.validation import (
     b64encode,
     check_fields,
     choice,
+    dump_json,
     integer,
     optional_text,
     parse_json_object,
@@ -48,7 +49,8 @@ CLAIMS_KEY = web.RequestKey("claims", AccessClaims)
 
 
 def json_response(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status)
+    """The body encoded like every WebSocket frame (``dump_json``), not by aiohttp's json.dumps."""
+    return web.Response(body=dump_json(body), status=status, content_type="application/json")
 
 
 def no_content() -> web.Response:

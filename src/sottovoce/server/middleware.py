@@ -12,7 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from sottovoce.core.errors import BadRequest, NotFound, RateLimited, SottoError, TooLarge
 from sottovoce.core.ratelimit import BucketMap
-from sottovoce.server.http_api import PREFIX, Handler, client_ip, enforce
+from sottovoce.server.http_api import PREFIX, Handler, client_ip, enforce, json_response
 
 log = structlog.get_logger("sottovoce.http")
 
@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
 
 
 def error_response(error: SottoError) -> web.Response:
-    response = web.json_response({"error": error.to_dict()}, status=error.status)
+    response = json_response({"error": error.to_dict()}, status=error.status)
     if isinstance(error, RateLimited):
         retry = error.extra.get("retry_after")
         if isinstance(retry, int | float):
