@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvloop
 from picows import (
@@ -53,21 +55,31 @@ async def serve(host: str, port: int) -> None:
         return RoomMember(rooms.setdefault(request.path, set()))
 
     server = await ws_create_server(route, host, port, websocket_handshake_timeout=10)
+    print(f"relay listening on {host}:{port}", flush=True)
+    await until_signalled()
+    server.close()
+
+
+async def until_signalled() -> None:
+    """Return on SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"relay listening on {host}:{port}", flush=True)
     await stop.wait()
-    server.close()
+
+
+def run(serve: Callable[[str, int], Coroutine[Any, Any, None]], port: int, doc: str) -> None:
+    """A relay's command line: ``--host`` and ``--port``, then ``serve`` on uvloop."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    args = parser.parse_args()
+    uvloop.run(serve(args.host, args.port))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port))
+    run(serve, 8765, __doc__)
 
 
 if __name__ == "__main__":

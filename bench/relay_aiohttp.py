@@ -6,12 +6,9 @@ Run: ``python -m bench.relay_aiohttp --port 8766``.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
-
-import uvloop
 from aiohttp import WSMsgType, web
+
+from bench.relay import run, until_signalled
 
 ROOMS = web.AppKey("rooms", dict[str, set[web.WebSocketResponse]])
 
@@ -41,21 +38,13 @@ async def serve(host: str, port: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096)
     await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     print(f"aiohttp relay listening on {host}:{port}", flush=True)
-    await stop.wait()
+    await until_signalled()
     await runner.cleanup()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port))
+    run(serve, 8766, __doc__)
 
 
 if __name__ == "__main__":
