@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -157,6 +158,11 @@ async def serve(config: Config) -> int:
             # kernel caps this at net.core.somaxconn.
             site = web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG)
             await site.start()
+            # What startup built (modules, the app, the store) lives as long as the process.
+            # Left to the collector, each full collection walks those ~100,000 objects again:
+            # under load one came every second or two and held the event loop 50-80 ms, which
+            # was most of the p99 of fan-out (docs/performance.md, fifth pass).
+            gc.freeze()
             log.info("listening", host=config.host, port=config.port, server=config.server_name)
             if config.allow_plaintext:
                 log.warning(
