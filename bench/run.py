@@ -1,12 +1,16 @@
 """`make bench`: every scenario against the bare relay and against Sottovoce, in one run.
 
 The servers run pinned to CPU 0 and this generator to CPU 1. The relay is measured once; each
-Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by row.
+Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by row. The light
+scenario also runs against the relay that commits every frame to SQLite before forwarding it
+(bench/relay_durable.py), and Sottovoce-on-SQLite's latency there is set beside that too, as
+``light-durable``: what durability alone costs on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import uvloop
@@ -27,6 +31,10 @@ from bench.targets import POOL_SIZE, RelayTarget, SottovoceTarget
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENGINES = ("sqlite", "postgresql")
+DURABLE = "light-durable"
+# The light-load figures compared with the durable relay's, on the engine it stores like.
+DURABLE_METRICS = ("p50 latency", "p99 latency", "server CPU per delivery")
+DURABLE_ENGINE = "sqlite"
 
 
 def combine(sottovoce: list[Measure], baseline: list[Measure], engine: str) -> list[Row]:
@@ -50,6 +58,32 @@ def combine(sottovoce: list[Measure], baseline: list[Measure], engine: str) -> l
 
 def _value(measure: Measure | None) -> Figure:
     return None if measure is None else measure.value
+
+
+def as_durable(figures: list[Measure]) -> list[Measure]:
+    """The light scenario's figures that are compared with the durable relay's, renamed so."""
+    return [
+        replace(m, scenario=DURABLE)
+        for m in figures
+        if m.scenario == "light" and m.metric in DURABLE_METRICS
+    ]
+
+
+async def measure_relays(plan: Plan, only: list[str]) -> tuple[list[Measure], list[Measure]]:
+    """The bare relay's figures in every scenario, and the durable relay's in the light one."""
+    baseline = await measure_relay(RelayTarget(RESULTS), plan, relay_scenarios(only))
+    if "light" not in only:
+        return baseline, []
+    durable = await measure_relay(RelayTarget(RESULTS, "bench.relay_durable"), plan, ["light"])
+    return baseline, as_durable(durable)
+
+
+async def measure_relay(relay: RelayTarget, plan: Plan, scenarios: list[str]) -> list[Measure]:
+    await relay.start()
+    try:
+        return await run_all(relay, plan, scenarios)
+    finally:
+        await relay.stop()
 
 
 def relay_scenarios(only: list[str]) -> list[str]:
@@ -86,12 +120,7 @@ async def measure_engine(
 async def run(args: argparse.Namespace) -> None:
     plan = QUICK if args.quick else FULL
     only = args.only.split(",") if args.only else list(SCENARIOS)
-    relay = RelayTarget(RESULTS)
-    await relay.start()
-    try:
-        baseline = await run_all(relay, plan, relay_scenarios(only))
-    finally:
-        await relay.stop()
+    baseline, durable = await measure_relays(plan, only)
     rows: list[Row] = []
     for engine in filter(None, args.engines.split(",")):
         try:
@@ -100,6 +129,8 @@ async def run(args: argparse.Namespace) -> None:
             print(f"sottovoce/{engine} could not be measured: {exc!r}", flush=True)
             figures = [Measure("setup", "server start", "", None)]
         rows += combine(figures, baseline, engine)
+        if engine == DURABLE_ENGINE and durable:
+            rows += combine(as_durable(figures), durable, engine)
     if not rows:
         rows = combine([], baseline, "none")
     print()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.report import Row
-from bench.run import combine, relay_scenarios
+from bench.run import as_durable, combine, relay_scenarios
 from bench.scenarios import Measure
 
 
@@ -33,4 +33,16 @@ def test_the_relay_runs_each_capped_scenario_once() -> None:
         "fanout-10",
         "light",
         "fanout-100",
+    ]
+
+
+def test_light_latency_is_also_set_beside_the_durable_relays() -> None:
+    light = [
+        Measure("light", "delivered", "msg/s", 1_000.0),
+        Measure("light", "p50 latency", "ms", 1.2),
+        Measure("fanout-10", "p50 latency", "ms", 3.0),
+    ]
+    durable = as_durable([Measure("light", "p50 latency", "ms", 1.0)])
+    assert combine(as_durable(light), durable, "sqlite") == [
+        Row("light-durable", "p50 latency", "ms", 1.2, 1.0, "sqlite"),
     ]

@@ -15,8 +15,9 @@ from bench.storm import reconnect_storm
 from bench.targets import BenchRoom
 
 
-# The same relay on picows (the ceiling) and on aiohttp (bench/server_choice.py).
-@pytest.fixture(params=["bench.relay", "bench.relay_aiohttp"])
+# The same relay on picows (the ceiling), on aiohttp (bench/server_choice.py), and on picows
+# committing each frame to SQLite first (the durable floor of the light scenario).
+@pytest.fixture(params=["bench.relay", "bench.relay_aiohttp", "bench.relay_durable"])
 async def relay(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[str, ServerProcess]]:
