@@ -1,18 +1,21 @@
 """Batches of plain message appends (the group commit's usual batch), on SQLite and PostgreSQL.
 
 Each engine writes these on a fast path of its own (store/sqlite_appends.py, store/pg_appends.py,
-the latter with one insert for the batch and a fallback one append at a time), which must answer
-exactly as ``append_event`` would, one append at a time.
+the latter with one insert for the batch and a fallback one append at a time, and one statement
+for a batch of a room the node has written before), which must answer exactly as
+``append_event`` would, one append at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sottovoce.core.delivery import Header
-from sottovoce.core.errors import NotFound, StaleEpoch
+from sottovoce.core.errors import NotFound, ReplayedMessage, StaleEpoch
 from sottovoce.core.models import MembershipChange, MemberState, Role
-from sottovoce.store import Store, open_store
+from sottovoce.store import Store, open_store, pg_appends
 from sottovoce.store.base import Append
 from tests.integration.test_store import (
     OTHER_ROOM,
@@ -193,3 +196,103 @@ async def test_two_nodes_racing_commits_store_one_per_epoch_and_number_gap_free(
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_a_known_room_still_refuses_retries_replays_and_stale_epochs(store: Store) -> None:
+    await room_of_alice(store)
+    # Each batch is one room's: after the first, the node knows the room's counter and epoch.
+    [first] = await store.append_events([Append(new_event("m0"), mls=MESSAGE_0)])
+    [commit] = await store.append_events([Append(new_event("c0"), mls=COMMIT_0)])
+    assert await store.set_group_info(ROOM, 1, b"info-1")
+
+    [retry] = await store.append_events([Append(new_event("c0"), mls=COMMIT_0)])
+    [replay] = await store.append_events(
+        [Append(new_event("again", body=b"ciphertext ALICE1 c0"), mls=MESSAGE_1)]
+    )
+    [stale] = await store.append_events([Append(new_event("old"), mls=MESSAGE_0)])
+    [twice, twice_again] = await store.append_events(
+        [Append(new_event("m1"), mls=MESSAGE_1), Append(new_event("m1"), mls=MESSAGE_1)]
+    )
+    [last] = await store.append_events([Append(new_event("m2"), mls=MESSAGE_1)])
+
+    assert isinstance(first, tuple) and isinstance(commit, tuple)
+    assert retry == (commit[0], True)
+    assert isinstance(replay, ReplayedMessage)
+    assert isinstance(stale, StaleEpoch)
+    assert isinstance(twice, tuple) and twice_again == (twice[0], True)
+    assert isinstance(last, tuple) and last[0].seq == 5
+    assert [e.client_id for e in await store.events_after(ROOM, 1, 10)] == ["m0", "c0", "m1", "m2"]
+    # Only the commit moved the epoch; the refused appends left its GroupInfo alone.
+    assert await store.mls_epoch(ROOM) == (1, b"info-1")
+
+
+async def test_a_node_catches_up_with_what_another_node_and_the_general_path_stored(
+    database_url: str,
+) -> None:
+    nodes = [await open_store(database_url) for _ in range(2)]
+    try:
+        here, there = nodes
+        await room_of_alice(here)
+        await here.append_events([Append(new_event("m0"), mls=MESSAGE_0)])
+        await there.append_events([Append(new_event("c0"), mls=COMMIT_0)])
+        joined = MembershipChange("@alice:test", Role.OWNER, MemberState.JOINED)
+        await here.append_events([Append(new_event("member"), lambda _: joined)])
+
+        # ``here`` last saw the room at seq 2 and epoch 0.
+        [stale] = await here.append_events([Append(new_event("late"), mls=MESSAGE_0)])
+        [fresh] = await here.append_events([Append(new_event("m1"), mls=MESSAGE_1)])
+        [after] = await here.append_events([Append(new_event("m2"), mls=MESSAGE_1)])
+
+        assert isinstance(stale, StaleEpoch)
+        assert isinstance(fresh, tuple) and fresh[0].seq == 5
+        assert isinstance(after, tuple) and after[0].seq == 6
+        assert await there.mls_epoch(ROOM) == (1, None)
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_two_nodes_racing_one_room_batches_number_gap_free(database_url: str) -> None:
+    nodes = [await open_store(database_url) for _ in range(2)]
+    try:
+        await room_of_alice(nodes[0])
+        rounds, batches = 6, 3
+        for epoch in range(rounds):
+            commit = Header(epoch=epoch, is_commit=True)
+            message = Header(epoch=epoch, is_commit=False)
+            outcomes = await asyncio.gather(
+                *(
+                    node.append_events(
+                        [Append(new_event(f"{n}-{b}-{epoch}-m"), mls=message)]
+                        if b
+                        else [Append(new_event(f"{n}-{epoch}-c"), mls=commit)]
+                    )
+                    for n, node in enumerate(nodes)
+                    for b in range(batches)
+                )
+            )
+            commits = [results[0] for results in outcomes[::batches]]
+            assert sum(isinstance(result, tuple) for result in commits) == 1
+            # Every message stored in this round either went before its commit or was refused.
+            stored = [r for [r] in outcomes if isinstance(r, tuple)]
+            assert len(stored) == len({event.seq for event, _ in stored})
+
+        assert await nodes[1].mls_epoch(ROOM) == (rounds, None)
+        events = await nodes[0].events_after(ROOM, 1, 1000)
+        assert [e.seq for e in events] == list(range(2, len(events) + 2))
+        room = await nodes[1].get_room(ROOM)
+        assert room is not None and room.last_seq == len(events) + 1
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_rooms_beyond_what_a_node_remembers_are_learnt_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_appends, "KNOWN_ROOMS", 1)
+    await two_rooms_of_alice(store)
+    for n in range(3):
+        for room_id in (ROOM, OTHER_ROOM):
+            [result] = await store.append_events([Append(in_room(room_id, f"m{n}"))])
+            assert isinstance(result, tuple) and result[0].seq == n + 2

@@ -67,6 +67,7 @@ T = TypeVar("T")
 class SqlStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._pg_appends = None if database.pg is None else pg_appends.Appender(database.pg)
         # The dialect's own INSERT, for ON CONFLICT (spelled alike on both engines).
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
@@ -249,8 +250,8 @@ class SqlStore:
                 return await self._db.writing_sqlite(
                     writer, lambda conn: sqlite_appends.append_batch(conn, appends)
                 )
-            if self._db.pg is not None:
-                return await pg_appends.append_batch(self._db.pg, appends)
+            if self._pg_appends is not None:
+                return await self._pg_appends.append_batch(appends)
         if len(appends) == 1:
             # Alone in its transaction, an append needs no savepoint: two statements fewer.
             try:
