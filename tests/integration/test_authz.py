@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
+from sottovoce.server.gateway import REVOCATION_SWEEP
 from tests.integration.conftest import PersonFactory
 from tests.integration.harness import (
+    FRAME_TIMEOUT,
     JSON,
     PASSWORD,
     Person,
@@ -404,6 +406,18 @@ async def test_disabled_user_cannot_log_in_or_use_old_tokens(
     assert (reply.status, reply.code) == (403, "user_disabled"), reply.body
     old = await person.call("GET", "/me")
     assert old.status == 401 and old.code in {"device_revoked", "unauthenticated"}, old.body
+
+
+async def test_disabling_a_user_from_another_process_closes_their_live_websockets(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    person = await people(shared_server)
+    live = await person.connect()
+    # ``sotto admin`` writes to the database only: the server finds the revoked devices in its
+    # sweep, every REVOCATION_SWEEP seconds.
+    result = shared_server.admin("disable", person.username)
+    assert result.returncode == 0, result.stderr
+    assert await live.close_code(timeout=REVOCATION_SWEEP + FRAME_TIMEOUT) == 4003
 
 
 # WebSocket ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from sottovoce.core.models import (
     RoomKind,
     User,
 )
-from sottovoce.store import Store, open_store
+from sottovoce.store import Store, open_store, sql
 from sottovoce.store.base import Append
 from sottovoce.store.groupcommit import GroupCommit
 from sottovoce.store.tables import metadata
@@ -217,6 +217,23 @@ async def test_revoking_a_device_deletes_its_tokens_key_packages_and_mail(store:
     assert await store.mail_after(bob_phone, 0, 10) == []
     assert len(await store.mail_after(bob_laptop, 0, 10)) == 1
     assert await store.claim_key_packages("@bob:test") == []
+
+
+async def test_revoked_among_names_the_revoked_and_unknown_devices_in_chunks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "DEVICES_PER_QUERY", 2)
+    phones = await add_user(store, "bob", devices=5)
+    await store.revoke_device(phones[1])
+    await store.revoke_device(phones[4])
+
+    assert await store.revoked_among([*phones, "NOSUCHDEVICE"]) == {
+        phones[1],
+        phones[4],
+        "NOSUCHDEVICE",
+    }
+    assert await store.revoked_among([phones[0], phones[2]]) == set()
+    assert await store.revoked_among([]) == set()
 
 
 async def test_touching_a_device_only_moves_last_seen_forward(store: Store) -> None:

@@ -5,7 +5,7 @@ Implementations: ``sottovoce.store.sql.SqlStore`` (SQLite and PostgreSQL through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
@@ -82,6 +82,9 @@ class Store(Protocol):
     async def get_device(self, device_id: str) -> Device | None: ...
 
     async def list_devices(self, user_id: str, include_revoked: bool = False) -> list[Device]: ...
+
+    async def revoked_among(self, device_ids: Collection[str]) -> set[str]:
+        """Those of ``device_ids`` that are revoked or unknown."""
 
     async def revoke_device(self, device_id: str) -> bool:
         """Mark revoked and delete its refresh tokens, key packages and mail. False if unknown."""

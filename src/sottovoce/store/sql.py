@@ -6,7 +6,7 @@ Every method is one transaction (``Database.writing``) or one statement (``Datab
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ from sottovoce.store.tables import (
 )
 
 _VISIBLE_STATES = (MemberState.JOINED.value, MemberState.INVITED.value)
+DEVICES_PER_QUERY = 500
 T = TypeVar("T")
 
 
@@ -143,6 +144,19 @@ class SqlStore:
             query = query.where(devices.c.revoked.is_(False))
         rows = await self._all(query.order_by(devices.c.created_at, devices.c.device_id))
         return [device_from_row(row) for row in rows]
+
+    async def revoked_among(self, device_ids: Collection[str]) -> set[str]:
+        wanted = sorted(device_ids)
+        active: set[str] = set()
+        # In chunks: one query for a node's every connection, within any engine's bound on
+        # parameters (SQLite's is 32,766).
+        for start in range(0, len(wanted), DEVICES_PER_QUERY):
+            chunk = wanted[start : start + DEVICES_PER_QUERY]
+            query = select(devices.c.device_id).where(
+                devices.c.device_id.in_(chunk), devices.c.revoked.is_(False)
+            )
+            active.update(row.device_id for row in await self._all(query))
+        return set(wanted) - active
 
     async def revoke_device(self, device_id: str) -> bool:
         async with self._db.writing() as conn:
