@@ -47,3 +47,22 @@ def test_the_probe_splits_a_real_servers_cpu_per_message_by_thread() -> None:
     assert "delivered" in done.stdout
     assert "lost 0 errors 0" in done.stdout
     assert "main thread" in done.stdout
+
+
+def test_the_ab_comparison_runs_two_builds_at_once_and_summarizes_each() -> None:
+    sotto = f"{sys.executable} -m sottovoce"
+    done = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench.ab", "--rounds", "2", "--seconds", "0.5", "--rate", "300"),
+            f"first={sotto}",
+            f"second={sotto}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "first: median p50" in done.stdout
+    assert "second: median p50" in done.stdout
