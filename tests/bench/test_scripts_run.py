@@ -35,34 +35,31 @@ def test_the_e2ee_benchmark_measures_every_figure() -> None:
     assert "per 200-byte message" in out
 
 
-def test_the_probe_splits_a_real_servers_cpu_per_message_by_thread() -> None:
+def run_module(*args: str, timeout: float) -> str:
+    """``python -m`` with ``args``, from the repository's root; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.probe", "--rates", "400", "--seconds", "1", "--size", "3"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
-    assert "delivered" in done.stdout
-    assert "lost 0 errors 0" in done.stdout
-    assert "main thread" in done.stdout
+    return done.stdout
+
+
+def test_the_probe_splits_a_real_servers_cpu_per_message_by_thread() -> None:
+    out = run_module(
+        *("bench.probe", "--rates", "400", "--seconds", "1", "--size", "3"), timeout=120
+    )
+    assert "delivered" in out
+    assert "lost 0 errors 0" in out
+    assert "main thread" in out
 
 
 def test_the_ab_comparison_runs_two_builds_at_once_and_summarizes_each() -> None:
     sotto = f"{sys.executable} -m sottovoce"
-    done = subprocess.run(
-        [
-            sys.executable,
-            *("-m", "bench.ab", "--rounds", "2", "--seconds", "0.5", "--rate", "300"),
-            f"first={sotto}",
-            f"second={sotto}",
-        ],
-        capture_output=True,
-        text=True,
+    out = run_module(
+        *("bench.ab", "--rounds", "2", "--seconds", "0.5", "--rate", "300"),
+        f"first={sotto}",
+        f"second={sotto}",
         timeout=180,
-        cwd=ROOT,
     )
-    assert done.returncode == 0, done.stderr
-    assert "first: median p50" in done.stdout
-    assert "second: median p50" in done.stdout
+    assert "first: median p50" in out
+    assert "second: median p50" in out
