@@ -148,8 +148,7 @@ class SqlStore:
     async def revoked_among(self, device_ids: Collection[str]) -> set[str]:
         wanted = sorted(device_ids)
         active: set[str] = set()
-        # In chunks: one query for a node's every connection, within any engine's bound on
-        # parameters (SQLite's is 32,766).
+        # In chunks, within any engine's bound on a statement's parameters (SQLite's is 32,766).
         for start in range(0, len(wanted), DEVICES_PER_QUERY):
             chunk = wanted[start : start + DEVICES_PER_QUERY]
             query = select(devices.c.device_id).where(
