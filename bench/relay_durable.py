@@ -8,7 +8,7 @@ fsync, per frame, with nothing else added to the relay. Only the light scenario 
 commit is what keeps Sottovoce's acknowledgements honest, and at light load, where every message
 commits alone, it sets the latency that no durable server can go below here.
 
-Run: ``python -m bench.relay_durable --port 8766``.
+Run: ``python -m bench.relay_durable --port 8767``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def serve(host: str, port: int) -> None:
 
 
 def main() -> None:
-    run(serve, 8766, __doc__)
+    run(serve, 8767, __doc__)
 
 
 if __name__ == "__main__":
