@@ -51,7 +51,7 @@ FULL = Plan(
     light_rate=1_000,
     light_seconds=10,
     history_events=1_000,
-    history_rounds=5,
+    history_rounds=20,
 )
 QUICK = Plan(
     fanout_first=1_000,
@@ -148,16 +148,20 @@ async def history(target: Target, plan: Plan) -> list[Measure]:
         return [
             Measure("history", "time per page of 100 (p50)", "ms", None),
             Measure("history", "time per page of 100 (p99)", "ms", None),
+            Measure("history", "server CPU per page of 100", "ms", None),
         ]
     room = await target.room("history", 2)
     owner = target.pool[0]
     last_seq = await fill(target.api, owner, room.room_id, plan.history_events)
+    cpu_before = target.server.cpu_seconds()
     result = await page_through(
         target.api, owner, room.room_id, last_seq, plan.history_events, plan.history_rounds
     )
+    cpu_per_page = (target.server.cpu_seconds() - cpu_before) / result.pages * 1e3
     return [
         Measure("history", "time per page of 100 (p50)", "ms", result.p50_ms),
         Measure("history", "time per page of 100 (p99)", "ms", result.p99_ms),
+        Measure("history", "server CPU per page of 100", "ms", cpu_per_page),
     ]
 
 
