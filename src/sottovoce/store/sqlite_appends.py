@@ -35,11 +35,15 @@ def _sql(statement: ClauseElement) -> str:
     return str(statement.compile(dialect=sqlite.dialect(paramstyle="named")))
 
 
-_LAST_SEQ = _sql(select(rooms.c.last_seq).where(rooms.c.room_id == bindparam("room_id")))
+# A room's counter and MLS epoch in one statement (no room_groups row: epoch 0).
+_ROOM = _sql(
+    select(rooms.c.last_seq, room_groups.c.epoch)
+    .select_from(rooms.outerjoin(room_groups, room_groups.c.room_id == rooms.c.room_id))
+    .where(rooms.c.room_id == bindparam("room_id"))
+)
 _SET_LAST_SEQ = _sql(
     update(rooms).where(rooms.c.room_id == bindparam("room_id")).values(last_seq=bindparam("seq"))
 )
-_EPOCH = _sql(select(room_groups.c.epoch).where(room_groups.c.room_id == bindparam("room_id")))
 _SET_EPOCH = _sql(
     sqlite.insert(room_groups)
     .values(room_id=bindparam("room_id"), epoch=bindparam("epoch"), group_info=null())
@@ -91,8 +95,8 @@ def handles(append: Append) -> bool:
 class _Room:
     stored_seq: int
     last_seq: int
-    stored_epoch: int | None = None
-    epoch: int | None = None
+    stored_epoch: int
+    epoch: int
 
 
 def append_batch(conn: sqlite3.Connection, appends: Sequence[Append]) -> list[AppendResult]:
@@ -117,8 +121,8 @@ def append_batch(conn: sqlite3.Connection, appends: Sequence[Append]) -> list[Ap
 
 def _room(conn: sqlite3.Connection, known: dict[str, _Room | None], room_id: str) -> _Room:
     if room_id not in known:
-        row = conn.execute(_LAST_SEQ, {"room_id": room_id}).fetchone()
-        known[room_id] = None if row is None else _Room(row[0], row[0])
+        row = conn.execute(_ROOM, {"room_id": room_id}).fetchone()
+        known[room_id] = None if row is None else _Room(row[0], row[0], row[1] or 0, row[1] or 0)
     room = known[room_id]
     if room is None:
         raise NotFound(f"there is no room {room_id}")
@@ -132,12 +136,8 @@ def _append(
     room = _room(conn, known, event.room_id)
     epoch = room.epoch
     if append.mls is not None:
-        current = room.epoch
-        if current is None:
-            row = conn.execute(_EPOCH, {"room_id": event.room_id}).fetchone()
-            current = room.stored_epoch = room.epoch = 0 if row is None else row[0]
         try:
-            epoch = admit(append.mls, current)
+            epoch = admit(append.mls, room.epoch)
         except StaleEpoch:
             # A retry of a message stored before the epoch moved is still its duplicate.
             row = _original(conn, event).fetchone()
