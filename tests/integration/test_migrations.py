@@ -40,6 +40,7 @@ async def _run(database_url: str, work: Callable[[Connection], None]) -> None:
     """``work`` in one write transaction, as ``migrate.upgrade_to_head`` runs migrations."""
     database = Database(database_url)
     try:
+        await database.prepare()
         async with database.writing() as conn:
             await conn.run_sync(work)
     finally:

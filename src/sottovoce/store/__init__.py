@@ -18,6 +18,7 @@ async def open_store(database_url: str) -> Store:
     """
     database = Database(database_url)
     try:
+        await database.prepare()
         await upgrade_to_head(database)
     except BaseException:
         await database.dispose()

@@ -27,6 +27,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from typing import Any, TypeVar
@@ -39,8 +40,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from sottovoce.store.pg_pool import Connections
 
+# Per connection; the journal mode is the file's own, set once by ``enable_wal``.
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
@@ -111,6 +112,11 @@ class Database:
         serialized with ``writing``."""
         async with self._write_lock:
             return await writer.run(work)
+
+    async def prepare(self) -> None:
+        """On SQLite, put the file in WAL mode (``enable_wal``); nothing to do on PostgreSQL."""
+        if self._sqlite_path is not None:
+            await asyncio.to_thread(enable_wal, self._sqlite_path)
 
     def sqlite_reader(self) -> sqlite3.Connection | None:
         """On SQLite, a plain connection for the hot reads (``store/reads.py``), used on the
@@ -231,6 +237,31 @@ def _resolve(done: asyncio.Future[Any], result: object, error: BaseException | N
         done.set_result(result)
     else:
         done.set_exception(error)
+
+
+_WAL_ATTEMPTS = 100
+
+
+def enable_wal(path: str) -> None:
+    """Switch the SQLite file to WAL, a mode kept in the file, before any pooled connection opens
+    it. Connections switching a new file at once get SQLITE_BUSY at once, without waiting out the
+    busy timeout (SQLite's deadlock avoidance): nodes starting together failed that way, so the
+    switch is retried, for up to about a second."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for attempt in range(_WAL_ATTEMPTS):
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or attempt == _WAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01)
+                continue
+            if mode != "wal":
+                raise RuntimeError(f"SQLite kept {path} in journal mode {mode!r}, not WAL")
+            return
+    finally:
+        conn.close()
 
 
 def _sqlite_connection(path: str) -> sqlite3.Connection:
