@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sottovoce.store.engines import SqliteWriter
+from sottovoce.store.engines import SqliteWriter, enable_wal
 
 
 @pytest.fixture
 async def writer(tmp_path: Path) -> AsyncIterator[SqliteWriter]:
+    # As open_store does before anything else opens the file.
+    enable_wal(str(tmp_path / "db.sqlite"))
     opened = SqliteWriter(str(tmp_path / "db.sqlite"))
     await opened.run(lambda conn: conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
     yield opened
