@@ -239,29 +239,29 @@ def _resolve(done: asyncio.Future[Any], result: object, error: BaseException | N
         done.set_exception(error)
 
 
-_WAL_ATTEMPTS = 100
+_WAL_SECONDS = 2.0
 
 
 def enable_wal(path: str) -> None:
     """Switch the SQLite file to WAL, a mode kept in the file, before any pooled connection opens
     it. Connections switching a new file at once get SQLITE_BUSY at once, without waiting out the
     busy timeout (SQLite's deadlock avoidance): nodes starting together failed that way, so the
-    switch is retried, for up to about a second."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    switch is retried, for up to two seconds."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=_WAL_SECONDS)
+    deadline = time.monotonic() + _WAL_SECONDS
     try:
-        for attempt in range(_WAL_ATTEMPTS):
+        while True:
             try:
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or attempt == _WAL_ATTEMPTS - 1:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-                continue
-            if mode != "wal":
-                raise RuntimeError(f"SQLite kept {path} in journal mode {mode!r}, not WAL")
-            return
     finally:
         conn.close()
+    if mode != "wal":
+        raise RuntimeError(f"SQLite kept {path} in journal mode {mode!r}, not WAL")
 
 
 def _sqlite_connection(path: str) -> sqlite3.Connection:
