@@ -25,6 +25,7 @@ import json
 import struct
 from dataclasses import dataclass
 
+from sottovoce.core.ids import new_client_id
 from sottovoce.mls._codec import serialize
 from sottovoce.mls._framing_structs import ContentType, MLSMessage, PrivateMessage
 
@@ -82,11 +83,12 @@ def encode_body(room_id: str, stamp: Stamp) -> str:
 
 
 def send_frame(room_id: str, stamp: Stamp) -> bytes:
-    """A Sottovoce ``send`` frame; ``client_id`` is unique per message, so sends are idempotent."""
+    """A Sottovoce ``send`` frame, whose ``client_id`` is made as the SDK makes it: the server's
+    index of them costs what it costs with real clients."""
     key = f"{stamp.step}.{stamp.sender}.{stamp.counter}"
     return (
         f'{{"type":"send","id":"{key}","room_id":"{room_id}",'
-        f'"client_id":"{key}","body":"{encode_body(room_id, stamp)}"}}'
+        f'"client_id":"{new_client_id()}","body":"{encode_body(room_id, stamp)}"}}'
     ).encode()
 
 

@@ -2,18 +2,21 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 import pytest
 
 from sottovoce.core.errors import BadRequest, InvalidUsername
 from sottovoce.core.ids import (
     DEVICE_ID,
+    new_client_id,
     new_device_id,
     new_event_id,
     new_room_id,
     normalize_localpart,
     parse_room_id,
     parse_user_id,
+    uuid7,
 )
 
 
@@ -107,3 +110,22 @@ def test_a_forked_child_draws_other_event_ids_than_its_parent() -> None:
     assert {in_child[i : i + 23] for i in range(0, 69, 23)}.isdisjoint(
         {in_parent[i : i + 23] for i in range(0, 69, 23)}
     )
+
+
+def test_uuid7_matches_the_example_of_rfc_9562() -> None:
+    # Appendix A.6: 2022-02-22T14:22:22-05:00, rand_a 0xCC3, rand_b 0x18C4DC0C0C07398F.
+    random = bytes.fromhex("0cc3") + bytes.fromhex("18c4dc0c0c07398f")
+    assert uuid7(0x017F22E279B0, random) == "017f22e2-79b0-7cc3-98c4-dc0c0c07398f"
+
+
+def test_uuid7_keeps_version_and_variant_whatever_the_random_bits() -> None:
+    parsed = uuid.UUID(uuid7(2**48 - 1, b"\xff" * 10))
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert str(parsed).startswith("ffffffff-ffff-7fff-bfff")
+
+
+def test_client_ids_rise_with_the_clock_so_one_device_appends_to_its_index() -> None:
+    ids = [uuid7(ms, os.urandom(10)) for ms in (1, 2, 255, 256, 2**40)]
+    assert ids == sorted(ids)
+    fresh = new_client_id()
+    assert uuid.UUID(fresh).version == 7 and len(fresh) == 36

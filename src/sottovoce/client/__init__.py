@@ -15,8 +15,9 @@ from sottovoce.client.records import (
     Session,
     Typing,
 )
-from sottovoce.client.sdk import SottoClient, new_client_id
+from sottovoce.client.sdk import SottoClient
 from sottovoce.client.transport import SessionStore
+from sottovoce.core.ids import new_client_id
 
 __all__ = [
     "Backoff",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import secrets
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -37,13 +36,10 @@ from sottovoce.client.records import (
     session_from,
 )
 from sottovoce.client.transport import SessionStore, Transport
+from sottovoce.core.ids import new_client_id
 from sottovoce.core.models import Event, EventKind, Mail, Role, RoomKind
 
 PAGE_LIMIT = 500
-
-
-def new_client_id() -> str:
-    return secrets.token_urlsafe(16)
 
 
 def _b64(data: bytes) -> str:
