@@ -37,3 +37,32 @@ async def test_a_resume_replays_only_what_follows_its_cursor(
     replayed = [(await ws.wait_type("event"))["event"] for _ in missed]
     assert replayed == [m["event"] for m in missed]
     assert [f for f in await ws.assert_quiet() if f["type"] == "event"] == []
+
+
+async def test_a_resume_over_many_rooms_replays_each_from_its_own_cursor(
+    shared_server: ServerProcess, people: PersonFactory
+) -> None:
+    alice, bob = await people(shared_server), await people(shared_server)
+    behind, level, ahead, left = [await alice.create_room(bob) for _ in range(4)]
+    seen = await alice.send(behind, b"seen")
+    missed = [await alice.send(behind, f"missed {i}".encode()) for i in range(2)]
+    at_end = await alice.send(level, b"at the end")
+    before_ahead = await alice.send(ahead, b"ahead")
+    gone = await alice.send(left, b"before bob left")
+    (await bob.call("POST", f"/rooms/{left}/leave")).expect(200)
+    await alice.send(left, b"after bob left")
+    ws = await bob.connect(
+        since={
+            behind: seen["event"]["seq"],
+            level: at_end["event"]["seq"],
+            ahead: before_ahead["event"]["seq"] + 50,
+            left: gone["event"]["seq"] - 1,
+        }
+    )
+    replayed = [(await ws.wait_type("event"))["event"] for _ in missed]
+    assert replayed == [m["event"] for m in missed]
+    assert [f for f in await ws.assert_quiet() if f["type"] == "event"] == []
+    # Live events still follow in the rooms that had nothing to replay.
+    for room in (level, ahead):
+        sent = await alice.send(room, b"live")
+        assert (await ws.wait_type("event"))["event"] == sent["event"]

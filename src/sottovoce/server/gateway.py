@@ -306,24 +306,26 @@ class Gateway:
                 log.warning("offline_presence_failed", user_id=user)
 
     async def _replay(self, conn: Connection, since: dict[str, int], joined: set[str]) -> None:
+        # The rooms' ends are read after the connection joined the hub, so what commits later
+        # reaches it live, and only a room with news costs a read: a reconnect with none makes
+        # one query however many rooms the user is in.
+        ends = (
+            {
+                room.room_id: room.last_seq
+                for room in await self._store.list_rooms_for_user(conn.user_id)
+            }
+            if joined.intersection(since)
+            else {}
+        )
         for room_id, after in since.items():
-            if room_id not in joined:
+            end = ends.get(room_id)
+            if room_id not in joined or end is None:
                 continue
-            conn.cursors[room_id] = after
-            checked_end = False
-            while not conn.closing:
+            # A cursor past the end of the room (a client bug, a restored backup) would silently
+            # swallow the next events: resume from the room's real end instead.
+            conn.cursors[room_id] = min(after, end)
+            while conn.cursors[room_id] < end and not conn.closing:
                 page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
-                if not page and not checked_end:
-                    # A cursor past the end of the room (a client bug, a restored backup) would
-                    # silently swallow the next events: resume from the room's real end instead,
-                    # and read again from there for what was stored meanwhile. Only an empty
-                    # page needs this lookup, which spares every resume with news a query.
-                    checked_end = True
-                    room = await self._store.get_room(room_id)
-                    end = room.last_seq if room else 0
-                    if end < after:
-                        conn.cursors[room_id] = end
-                        continue
                 await conn.send_now(
                     *(Outbound(event_frame(event), room_id, event.seq) for event in page)
                 )
