@@ -1,9 +1,11 @@
-"""Reconnects with nothing new, by a user in many rooms: what a resume costs when it has nothing
-to replay, the commonest resume of all (a phone waking up, a laptop changing networks).
+"""Reconnects by a user in many rooms: what a resume costs when it has nothing to replay, the
+commonest resume of all (a phone waking up, a laptop changing networks), or with ``--news`` one
+event to replay in every room.
 
-The user resumes with a cursor at the end of every room, and sends a ping right after its auth
-frame; the gateway reads it only once the replay is over, so the time to the pong is the time
-the resume took. The server runs as in ``make bench`` (pinned to CPU 0)::
+The user resumes with a cursor at the end of every room (one short of it with ``--news``), and
+sends a ping right after its auth frame; the gateway reads it only once the replay is over, so
+the time to the pong is the time the resume took. The server runs as in ``make bench`` (pinned
+to CPU 0)::
 
     taskset -c 1 .venv/bin/python -m bench.resume --engine sqlite --rooms 100
 """
@@ -23,7 +25,7 @@ from bench.servers import console_script, pin_to_generator_cpu
 from bench.targets import SottovoceTarget
 
 
-async def resume(engine: str, rooms: int, reconnects: int, sotto: list[str]) -> None:
+async def resume(engine: str, rooms: int, news: bool, reconnects: int, sotto: list[str]) -> None:
     target = SottovoceTarget(RESULTS, engine, sotto, [], pool_size=2)
     await target.start()
     try:
@@ -31,7 +33,7 @@ async def resume(engine: str, rooms: int, reconnects: int, sotto: list[str]) -> 
         for i in range(rooms):
             await target.api.create_room(alice, f"resume-{i}", [bob])
         listed = await target.api.call("GET", "/rooms", bob)
-        since = {room["room_id"]: room["last_seq"] for room in listed["rooms"]}
+        since = {room["room_id"]: room["last_seq"] - news for room in listed["rooms"]}
         auth = json.dumps({"type": "auth", "token": bob.access_token, "since": since})
         ping = json.dumps({"type": "ping", "id": "resumed"})
         url = f"ws://127.0.0.1:{target.port}/api/v1/ws"
@@ -43,17 +45,20 @@ async def resume(engine: str, rooms: int, reconnects: int, sotto: list[str]) -> 
                     started = time.perf_counter()
                     await ws.send_str(auth)
                     await ws.send_str(ping)
+                    replayed = 0
                     while (frame := json.loads((await ws.receive(timeout=30)).data))["type"] in (
                         "ready",
                         "presence",
+                        "event",
                     ):
-                        pass
-                    if frame["type"] != "pong":
-                        raise RuntimeError(f"expected only a pong after the ready: {frame}")
+                        replayed += frame["type"] == "event"
+                    if frame["type"] != "pong" or replayed != rooms * news:
+                        raise RuntimeError(f"{replayed} events replayed, then {frame}")
                     took.append(time.perf_counter() - started)
             cpu = target.server.cpu_seconds() - cpu_before
         print(
-            f"{engine}: {reconnects} resumes with nothing new in {rooms} rooms: "
+            f"{engine}: {reconnects} resumes with {'news' if news else 'nothing new'} in "
+            f"{rooms} rooms: "
             f"median {statistics.median(took) * 1e3:.2f} ms, "
             f"server CPU {cpu / reconnects * 1e3:.2f} ms per resume"
         )
@@ -65,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="sqlite")
     parser.add_argument("--rooms", type=int, default=100)
+    parser.add_argument("--news", action="store_true", help="one event to replay in every room")
     parser.add_argument("--reconnects", type=int, default=200)
     parser.add_argument(
         "--sotto", default=None, help="the sotto command to measure (default: this venv's)"
@@ -72,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     pin_to_generator_cpu()
     sotto = args.sotto.split() if args.sotto else console_script("sotto")
-    uvloop.run(resume(args.engine, args.rooms, args.reconnects, sotto))
+    uvloop.run(resume(args.engine, args.rooms, args.news, args.reconnects, sotto))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.integration.conftest import PersonFactory
-from tests.integration.harness import ServerProcess
+from tests.integration.conftest import PersonFactory, running
+from tests.integration.harness import ServerProcess, sqlite_url
 
 # Transport tests: they store arbitrary bodies, so their servers allow plaintext.
 pytestmark = pytest.mark.plaintext
@@ -66,3 +68,22 @@ async def test_a_resume_over_many_rooms_replays_each_from_its_own_cursor(
     for room in (level, ahead):
         sent = await alice.send(room, b"live")
         assert (await ws.wait_type("event"))["event"] == sent["event"]
+
+
+async def test_a_resume_longer_than_a_page_replays_every_event_in_order(
+    tmp_path: Path, people: PersonFactory
+) -> None:
+    data = tmp_path / "data"
+    # More than one page of the replay (500 events), sent faster than the shipped request limit.
+    limits = ["--http-rate-limit", "100000"]
+    with running(
+        ServerProcess(data, sqlite_url(data), plaintext=True, extra_args=limits)
+    ) as server:
+        alice, bob = await people(server), await people(server)
+        room = await alice.create_room(bob)
+        sent = [await alice.send(room, f"{i}".encode()) for i in range(505)]
+        last = sent[-1]["event"]["seq"]
+        ws = await bob.connect(since={room: 0})
+        replayed = [(await ws.wait_type("event"))["event"]["seq"] for _ in range(last)]
+        assert replayed == list(range(1, last + 1))
+        assert [f for f in await ws.assert_quiet() if f["type"] == "event"] == []

@@ -253,11 +253,12 @@ class Gateway:
             return None
         return frame.since, claims.user_id, claims.device_id
 
-    async def _joined_rooms(self, user_id: str) -> list[str]:
-        joined = []
+    async def _joined_rooms(self, user_id: str) -> dict[str, int]:
+        """The rooms the user has joined, with their ends (``last_seq``) as of this read."""
+        joined = {}
         for room in await self._store.list_rooms_for_user(user_id):
             if is_joined(await self._rooms.member_of(user_id, room.room_id)):
-                joined.append(room.room_id)
+                joined[room.room_id] = room.last_seq
         return joined
 
     async def _open(self, request: web.Request, ws: web.WebSocketResponse) -> Connection | None:
@@ -280,7 +281,7 @@ class Gateway:
         log.info("ws_connected", user_id=user, device_id=device)
         try:
             await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
-            await self._replay(conn, since, set(joined))
+            await self._replay(conn, since, joined)
         except BaseException as exc:
             await self._leave(conn)
             if isinstance(exc, ConnectionError):
@@ -305,26 +306,37 @@ class Gateway:
                 # The store may already be closing at shutdown; presence is best effort.
                 log.warning("offline_presence_failed", user_id=user)
 
-    async def _replay(self, conn: Connection, since: dict[str, int], joined: set[str]) -> None:
-        # The rooms' ends are read after the connection joined the hub, so what commits later
-        # reaches it live, and only a room with news costs a read: a reconnect with none makes
-        # one query however many rooms the user is in.
-        ends = (
-            {
+    async def _replay(
+        self, conn: Connection, since: dict[str, int], joined: dict[str, int]
+    ) -> None:
+        """Send what each room named in ``since`` holds past its cursor.
+
+        ``joined`` holds the rooms' ends as read before the connection joined the hub. A room
+        whose end was past the cursor then has news still. The others may have got news since,
+        which the hub did not see, so their ends are read again, now that whatever commits next
+        reaches the connection live: one query for all of them. Only rooms with news are read,
+        and a resume with none costs two queries however many rooms the user is in.
+        """
+        named = {room: after for room, after in since.items() if room in joined}
+        ends = joined
+        if any(joined[room] <= after for room, after in named.items()):
+            ends = {
                 room.room_id: room.last_seq
                 for room in await self._store.list_rooms_for_user(conn.user_id)
             }
-            if joined.intersection(since)
-            else {}
-        )
-        for room_id, after in since.items():
+        for room_id, after in named.items():
             end = ends.get(room_id)
-            if room_id not in joined or end is None:
+            if end is None:
+                # Left since the first read: nothing of it is sent any more.
                 continue
             # A cursor past the end of the room (a client bug, a restored backup) would silently
             # swallow the next events: resume from the room's real end instead.
             conn.cursors[room_id] = min(after, end)
-            while conn.cursors[room_id] < end and not conn.closing:
+            if end <= after:
+                continue
+            # Until a short page, not up to ``end``: an end read before the connection joined the
+            # hub may miss what committed before it joined, which only this read sends.
+            while not conn.closing:
                 page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
                 await conn.send_now(
                     *(Outbound(event_frame(event), room_id, event.seq) for event in page)
