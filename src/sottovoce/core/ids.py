@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import time
+import uuid
 from collections import deque
 
 from sottovoce.core.errors import BadRequest, InvalidUsername
@@ -86,8 +87,7 @@ def uuid7(unix_ms: int, random: bytes) -> str:
     rand_a = int.from_bytes(random[:2]) & 0x0FFF
     rand_b = int.from_bytes(random[2:10]) & 0x3FFF_FFFF_FFFF_FFFF
     value = (unix_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(uuid.UUID(int=value))
 
 
 def new_client_id() -> str:
