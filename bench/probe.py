@@ -20,7 +20,7 @@ import uvloop
 from bench.fanout import opened
 from bench.run import RESULTS
 from bench.scenarios import UNCAPPED_ARGS
-from bench.servers import console_script, pin_to_generator_cpu
+from bench.servers import add_sotto_argument, pin_to_generator_cpu
 from bench.targets import SottovoceTarget
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -77,14 +77,11 @@ def main() -> None:
     parser.add_argument("--rates", default="20000,64000", help="deliveries per second, in order")
     parser.add_argument("--size", type=int, default=10, help="members of the room")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument(
-        "--sotto", default=None, help="the sotto command to measure (default: this venv's)"
-    )
+    add_sotto_argument(parser)
     args = parser.parse_args()
     pin_to_generator_cpu()
     rates = [float(rate) for rate in args.rates.split(",")]
-    sotto = args.sotto.split() if args.sotto else console_script("sotto")
-    uvloop.run(probe(args.engine, rates, args.size, args.seconds, sotto))
+    uvloop.run(probe(args.engine, rates, args.size, args.seconds, args.sotto))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import aiohttp
 import uvloop
 
 from bench.run import RESULTS
-from bench.servers import console_script, pin_to_generator_cpu
+from bench.servers import add_sotto_argument, pin_to_generator_cpu
 from bench.targets import SottovoceTarget
 
 
@@ -72,13 +72,10 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--news", action="store_true", help="one event to replay in every room")
     parser.add_argument("--reconnects", type=int, default=200)
-    parser.add_argument(
-        "--sotto", default=None, help="the sotto command to measure (default: this venv's)"
-    )
+    add_sotto_argument(parser)
     args = parser.parse_args()
     pin_to_generator_cpu()
-    sotto = args.sotto.split() if args.sotto else console_script("sotto")
-    uvloop.run(resume(args.engine, args.rooms, args.news, args.reconnects, sotto))
+    uvloop.run(resume(args.engine, args.rooms, args.news, args.reconnects, args.sotto))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -21,6 +22,17 @@ def python_module(module: str, *args: str) -> list[str]:
 def console_script(name: str, *args: str) -> list[str]:
     """A script installed beside the running interpreter, e.g. ``sotto`` in the venv."""
     return [str(Path(sys.executable).parent / name), *args]
+
+
+def add_sotto_argument(parser: argparse.ArgumentParser) -> None:
+    """``--sotto``: the command line of the server to measure, split on spaces so that it can set
+    an environment (``env PYTHONPATH=<copy>/src .venv/bin/python -m sottovoce``)."""
+    parser.add_argument(
+        "--sotto",
+        type=str.split,
+        default=console_script("sotto"),
+        help="the sotto command to measure (default: this venv's)",
+    )
 
 
 def free_port() -> int:
