@@ -688,3 +688,39 @@ async def test_the_same_mls_message_under_another_client_id_is_a_replay_and_not_
         assert not duplicate
     room = await store.get_room(ROOM)
     assert room is not None and room.last_seq == 5
+
+
+async def test_events_after_each_is_every_rooms_slice_past_its_cursor_in_room_order(
+    store: Store,
+) -> None:
+    await two_rooms_of_alice(store)
+    # More rooms than one read holds, each with its own number of messages (0 to 3).
+    room_ids = [f"!{n:022d}:test" for n in range(40)]
+    for n, room_id in enumerate(room_ids):
+        first = NewEvent(
+            room_id, f"$c{n}", EventKind.MEMBER, "@alice:test", "ALICE1", "c", b"{}", NOW
+        )
+        owner = MembershipChange("@alice:test", Role.OWNER, MemberState.JOINED)
+        await store.create_room(
+            Room(room_id, RoomKind.GROUP, "r", "@alice:test", NOW, 0), first, owner
+        )
+    appends = [
+        Append(in_room(room_id, f"m{n}-{k}"))
+        for n, room_id in enumerate(room_ids)
+        for k in range(n % 4)
+    ]
+    assert all(isinstance(result, tuple) for result in await store.append_events(appends))
+    timeline = {room_id: await store.events_after(room_id, 0, 500) for room_id in room_ids}
+
+    def expected(cursors: dict[str, int], limit: int) -> list[Event]:
+        past = [
+            e for room in sorted(cursors) for e in timeline.get(room, []) if e.seq > cursors[room]
+        ]
+        return past[:limit]
+
+    for size in (1, 2, 3, 5, 9, 17, 32, 33, 40):
+        # Cursors at the start, in the middle, at and past the end, and an unknown room.
+        cursors = {room_id: (size + n) % 5 for n, room_id in enumerate(room_ids[:size])}
+        cursors["!unknown0000000000000000:test"] = 0
+        for limit in range(1, len(expected(cursors, 500)) + 2):
+            assert await store.events_after_each(cursors, limit) == expected(cursors, limit)

@@ -45,6 +45,7 @@ from sottovoce.core.frames import (
     request_id,
 )
 from sottovoce.core.models import Event
+from sottovoce.core.replay import ReplayPlan
 from sottovoce.core.rules import is_joined
 from sottovoce.server.accounts import Accounts
 from sottovoce.server.connection import (
@@ -315,7 +316,8 @@ class Gateway:
         whose end was past the cursor then has news still. The others may have got news since,
         which the hub did not see, so their ends are read again, now that whatever commits next
         reaches the connection live: one query for all of them. Only rooms with news are read,
-        and a resume with none costs two queries however many rooms the user is in.
+        together (``Store.events_after_each``), so a resume costs a few queries however many
+        rooms the user is in.
         """
         named = {room: after for room, after in since.items() if room in joined}
         ends = joined
@@ -324,6 +326,7 @@ class Gateway:
                 room.room_id: room.last_seq
                 for room in await self._store.list_rooms_for_user(conn.user_id)
             }
+        cursors: dict[str, int] = {}
         for room_id, after in named.items():
             end = ends.get(room_id)
             if end is None:
@@ -331,18 +334,14 @@ class Gateway:
                 continue
             # A cursor past the end of the room (a client bug, a restored backup) would silently
             # swallow the next events: resume from the room's real end instead.
-            conn.cursors[room_id] = min(after, end)
-            if end <= after:
-                continue
-            # Until a short page, not up to ``end``: an end read before the connection joined the
-            # hub may miss what committed before it joined, which only this read sends.
-            while not conn.closing:
-                page = await self._store.events_after(room_id, conn.cursors[room_id], REPLAY_PAGE)
-                await conn.send_now(
-                    *(Outbound(event_frame(event), room_id, event.seq) for event in page)
-                )
-                if len(page) < REPLAY_PAGE:
-                    break
+            cursors[room_id] = min(after, end)
+        conn.cursors.update(cursors)
+        plan = ReplayPlan(cursors, ends, REPLAY_PAGE)
+        while plan and not conn.closing:
+            rooms = plan.next_read()
+            page = await self._store.events_after_each(rooms, REPLAY_PAGE)
+            await conn.send_now(*(Outbound(event_frame(e), e.room_id, e.seq) for e in page))
+            plan.read(rooms, page)
         while not conn.closing:
             mails = await self._mailbox.after(conn.device_id, conn.mail_cursor, REPLAY_PAGE)
             await conn.send_now(*(Outbound(mail_frame(mail), mail_id=mail.id) for mail in mails))

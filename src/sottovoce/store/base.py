@@ -159,6 +159,13 @@ class Store(Protocol):
     async def events_after(self, room_id: str, after: int, limit: int) -> list[Event]:
         """Events with ``seq > after``, ascending, at most ``limit``."""
 
+    async def events_after_each(self, cursors: Mapping[str, int], limit: int) -> list[Event]:
+        """The events of each room in ``cursors`` with ``seq`` past the room's cursor, ordered by
+        room id and then ``seq``, at most ``limit`` in all.
+
+        Every event past the cursors may be read before the first ``limit`` are kept: callers
+        keep the cursors near the rooms' ends (a replay groups rooms by the events they hold)."""
+
     async def events_before(self, room_id: str, before: int, limit: int) -> list[Event]:
         """The ``limit`` events just before ``before``, ascending."""
 

@@ -13,11 +13,11 @@ plain asyncpg connection in autocommit, one round trip (``store/pg_reads.py``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.dialects import sqlite
 
 from sottovoce.core.models import Device, Event, EventKind, Mail, MemberState, Room, RoomKind
@@ -91,6 +91,43 @@ EVENTS_AFTER = Read(
     .limit(bindparam("limit")),
     _event,
 )
+
+
+def _events_after_each(slots: int) -> Read[Event]:
+    ranges = (
+        and_(
+            events.c.room_id == bindparam(f"room_{slot}"), events.c.seq > bindparam(f"after_{slot}")
+        )
+        for slot in range(slots)
+    )
+    statement = select(*EVENT_COLUMNS).where(or_(*ranges))
+    return Read(
+        statement.order_by(events.c.room_id, events.c.seq).limit(bindparam("limit")), _event
+    )
+
+
+# The events of several rooms, each past its own cursor, by how many rooms a statement reads: a
+# few statement texts, each compiled and prepared once. A slot left unused names no room, and
+# costs an index lookup, so a read takes the smallest that holds its rooms.
+_EVENTS_AFTER_EACH = {slots: _events_after_each(slots) for slots in (2, 4, 8, 16, 32)}
+ROOMS_PER_READ = max(_EVENTS_AFTER_EACH)
+
+
+def events_after_each(cursors: Mapping[str, int], limit: int) -> tuple[Read[Event], dict[str, Any]]:
+    """The read of ``Store.events_after_each`` for up to ``ROOMS_PER_READ`` rooms, and its
+    parameters."""
+    if len(cursors) == 1:
+        [(room_id, after)] = cursors.items()
+        return EVENTS_AFTER, {"room_id": room_id, "after": after, "limit": limit}
+    slots = min(n for n in _EVENTS_AFTER_EACH if n >= len(cursors))
+    params: dict[str, Any] = {"limit": limit}
+    padded = [*cursors.items(), *[("", 0)] * (slots - len(cursors))]
+    for slot, (room_id, after) in enumerate(padded):
+        params[f"room_{slot}"] = room_id
+        params[f"after_{slot}"] = after
+    return _EVENTS_AFTER_EACH[slots], params
+
+
 MAIL_AFTER = Read(
     select(*MAIL_COLUMNS)
     .where(mailbox.c.recipient_device == bindparam("device_id"), mailbox.c.id > bindparam("after"))

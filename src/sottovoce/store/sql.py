@@ -6,7 +6,7 @@ Every method is one transaction (``Database.writing``) or one statement (``Datab
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -401,6 +401,19 @@ class SqlStore:
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[Event]:
         return await self._read(reads.EVENTS_AFTER, room_id=room_id, after=after, limit=limit)
+
+    async def events_after_each(self, cursors: Mapping[str, int], limit: int) -> list[Event]:
+        found: list[Event] = []
+        rooms = sorted(cursors)
+        for start in range(0, len(rooms), reads.ROOMS_PER_READ):
+            chunk = rooms[start : start + reads.ROOMS_PER_READ]
+            read, params = reads.events_after_each(
+                {room: cursors[room] for room in chunk}, limit - len(found)
+            )
+            found += await self._read(read, **params)
+            if len(found) == limit:
+                break
+        return found
 
     async def events_before(self, room_id: str, before: int, limit: int) -> list[Event]:
         rows = await self._all(
