@@ -13,7 +13,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from bench.clock import wait_until
 from bench.stats import StepResult, StepTally, summarize
@@ -132,19 +132,36 @@ async def opened(room: BenchRoom) -> AsyncIterator[FanoutRoom]:
 
 async def step_up(label: str, room: BenchRoom, schedule: Schedule) -> list[StepResult]:
     """Raise the offered rate until p99 passes 100 ms (or anything is lost), bounded in steps."""
-    results: list[StepResult] = []
-    async with opened(room) as fanout:
-        while (rate := schedule.next_rate(results)) is not None:
-            result = await fanout.step_at(rate, schedule.seconds)
-            results.append(result)
-            print(
-                f"  {label} offered {rate:>9,.0f}/s delivered "
-                f"{result.delivered_per_s:>9,.0f}/s p50 {result.p50_ms:7.2f} ms "
-                f"p99 {result.p99_ms:8.2f} ms errors {result.errors} losses {result.losses}"
-                f" server CPU {result.server_cpu_us or 0:.1f} us/delivery",
-                flush=True,
-            )
-    return results
+    return (await step_up_together({label: room}, schedule))[label]
+
+
+async def step_up_together(
+    rooms: dict[str, BenchRoom], schedule: Schedule
+) -> dict[str, list[StepResult]]:
+    """``step_up`` in each room (of servers running side by side), one step of each in turn.
+
+    Each search is its own, but their steps alternate, so a machine that slows down during the
+    run slows every server's steps alike instead of the one measured last.
+    """
+    results: dict[str, list[StepResult]] = {label: [] for label in rooms}
+    async with AsyncExitStack() as stack:
+        fanouts = {label: await stack.enter_async_context(opened(r)) for label, r in rooms.items()}
+        while True:
+            rates = {label: schedule.next_rate(results[label]) for label in rooms}
+            if all(rate is None for rate in rates.values()):
+                return results
+            for label, rate in rates.items():
+                if rate is None:
+                    continue
+                result = await fanouts[label].step_at(rate, schedule.seconds)
+                results[label].append(result)
+                print(
+                    f"  {label} offered {rate:>9,.0f}/s delivered "
+                    f"{result.delivered_per_s:>9,.0f}/s p50 {result.p50_ms:7.2f} ms "
+                    f"p99 {result.p99_ms:8.2f} ms errors {result.errors} losses {result.losses}"
+                    f" server CPU {result.server_cpu_us or 0:.1f} us/delivery",
+                    flush=True,
+                )
 
 
 async def light_load(room: BenchRoom, deliveries_per_s: float, seconds: float) -> StepResult:

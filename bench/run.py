@@ -1,7 +1,10 @@
 """`make bench`: every scenario against the bare relay and against Sottovoce, in one run.
 
 The servers run pinned to CPU 0 and this generator to CPU 1. The relay is measured once; each
-Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by row. The light
+Sottovoce engine (SQLite, PostgreSQL) is then measured and set beside it, row by row. The fan-out
+searches that the targets are judged by, the uncapped ones, come last: every engine's server
+(restarted with the frame limit lifted) and the relay run side by side, and their steps
+alternate, so that the machine's drift over the run weighs on all of them alike. The light
 scenario also runs against the relay that commits every frame to SQLite before forwarding it
 (bench/relay_durable.py), and Sottovoce-on-SQLite's latency there is set beside that too, as
 ``light-durable``: what durability alone costs on this machine.
@@ -25,6 +28,7 @@ from bench.scenarios import (
     Measure,
     Plan,
     run_all,
+    run_uncapped_together,
 )
 from bench.servers import console_script, pin_to_generator_cpu
 from bench.targets import POOL_SIZE, RelayTarget, SottovoceTarget
@@ -92,45 +96,73 @@ def relay_scenarios(only: list[str]) -> list[str]:
 
 
 async def measure_engine(
-    engine: str, plan: Plan, only: list[str], args: argparse.Namespace
+    target: SottovoceTarget, plan: Plan, only: list[str], args: argparse.Namespace
 ) -> list[Measure]:
-    target = SottovoceTarget(RESULTS, engine, args.sotto, args.server_arg)
+    """Every scenario of ``only`` but the uncapped fan-outs, which ``measure_together`` runs; the
+    target is left running, restarted with the frame limit lifted when they are to come."""
+    await target.start()
+    print(
+        f"sottovoce/{target.engine}: registered {POOL_SIZE} users once in "
+        f"{target.registration_seconds:.1f} s (argon2); every scenario reuses their sessions, "
+        "several connections per session",
+        flush=True,
+    )
+    setup = Measure("setup", f"register {POOL_SIZE} users (once)", "s", target.registration_seconds)
+    profiles = RESULTS if args.profile else None
+    figures = await run_all(target, plan, [n for n in only if n not in UNCAPPED], profiles)
+    if any(name in UNCAPPED for name in only):
+        await target.restart(UNCAPPED_ARGS)
+    return [setup, *figures]
+
+
+async def measure_together(
+    targets: list[SottovoceTarget], plan: Plan, uncapped: list[str], args: argparse.Namespace
+) -> tuple[list[Measure], list[list[Measure]]]:
+    """The uncapped fan-outs of every engine and the relay's fan-out, steps alternating."""
+    relay = RelayTarget(RESULTS)
+    await relay.start()
     try:
-        await target.start()
-        print(
-            f"sottovoce/{engine}: registered {POOL_SIZE} users once in "
-            f"{target.registration_seconds:.1f} s (argon2); every scenario reuses their sessions, "
-            "several connections per session",
-            flush=True,
-        )
-        setup = Measure(
-            "setup", f"register {POOL_SIZE} users (once)", "s", target.registration_seconds
-        )
         profiles = RESULTS if args.profile else None
-        figures = await run_all(target, plan, [n for n in only if n not in UNCAPPED], profiles)
-        uncapped = [name for name in only if name in UNCAPPED]
-        if uncapped:
-            await target.restart(UNCAPPED_ARGS)
-            figures += await run_all(target, plan, uncapped, profiles)
-        return [setup, *figures]
+        return await run_uncapped_together(relay, targets, plan, uncapped, profiles)
     finally:
-        await target.stop()
+        await relay.stop()
 
 
 async def run(args: argparse.Namespace) -> None:
     plan = QUICK if args.quick else FULL
     only = args.only.split(",") if args.only else list(SCENARIOS)
-    baseline, durable = await measure_relays(plan, only)
+    engines = list(filter(None, args.engines.split(",")))
+    # The relay's fan-out that an uncapped one is compared with runs beside it, not before.
+    uncapped = [name for name in only if name in UNCAPPED] if engines else []
+    beside = {UNCAPPED[name] for name in uncapped}
+    baseline, durable = await measure_relays(
+        plan, [name for name in relay_scenarios(only) if name not in beside]
+    )
+    figures: dict[str, list[Measure]] = {}
+    running: list[SottovoceTarget] = []
+    try:
+        for engine in engines:
+            target = SottovoceTarget(RESULTS, engine, args.sotto, args.server_arg)
+            try:
+                figures[engine] = await measure_engine(target, plan, only, args)
+                running.append(target)
+            except Exception as exc:
+                print(f"sottovoce/{engine} could not be measured: {exc!r}", flush=True)
+                figures[engine] = [Measure("setup", "server start", "", None)]
+                await target.stop()
+        if uncapped and running:
+            relay_figures, together = await measure_together(running, plan, uncapped, args)
+            baseline += relay_figures
+            for target, mine in zip(running, together, strict=True):
+                figures[target.engine] += mine
+    finally:
+        for target in running:
+            await target.stop()
     rows: list[Row] = []
-    for engine in filter(None, args.engines.split(",")):
-        try:
-            figures = await measure_engine(engine, plan, only, args)
-        except Exception as exc:
-            print(f"sottovoce/{engine} could not be measured: {exc!r}", flush=True)
-            figures = [Measure("setup", "server start", "", None)]
-        rows += combine(figures, baseline, engine)
+    for engine, mine in figures.items():
+        rows += combine(mine, baseline, engine)
         if engine == DURABLE_ENGINE and durable:
-            rows += combine(as_durable(figures), durable, engine)
+            rows += combine(as_durable(mine), durable, engine)
     if not rows:
         rows = combine([], baseline, "none")
     print()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.fanout import light_load, step_up
+from bench.fanout import light_load, step_up, step_up_together
 from bench.history import fill, page_through
 from bench.idle import hold_idle
 from bench.pyspy import sampled, summary
 from bench.report import Figure
+from bench.stats import StepResult
 from bench.steps import Schedule, best_step
 from bench.storm import reconnect_storm
 from bench.targets import SottovoceTarget, Target
@@ -110,23 +111,30 @@ async def storm(target: Target, plan: Plan) -> list[Measure]:
     ]
 
 
+def _schedule(plan: Plan) -> Schedule:
+    return Schedule(
+        plan.fanout_first, plan.fanout_ceiling, plan.fanout_seconds, plan.fanout_max_steps
+    )
+
+
+def _fanout_measures(name: str, results: list[StepResult]) -> list[Measure]:
+    best = best_step(results)
+    # When even the first step missed the bar, nothing was delivered within it.
+    delivered = best.delivered_per_s if best.within else 0.0
+    return [
+        Measure(name, "delivered at p99 <= 100 ms", "msg/s", delivered),
+        Measure(name, "p50 latency", "ms", best.p50_ms),
+        Measure(name, "p99 latency", "ms", best.p99_ms),
+        Measure(name, "server CPU per delivery", "us", best.server_cpu_us),
+        Measure(name, "errors", "count", best.errors),
+        Measure(name, "losses", "msgs", best.losses),
+    ]
+
+
 def _fanout(size: int, name: str) -> Scenario:
     async def run(target: Target, plan: Plan) -> list[Measure]:
         room = await target.room(name, size)
-        schedule = Schedule(
-            plan.fanout_first, plan.fanout_ceiling, plan.fanout_seconds, plan.fanout_max_steps
-        )
-        best = best_step(await step_up(name, room, schedule))
-        # When even the first step missed the bar, nothing was delivered within it.
-        delivered = best.delivered_per_s if best.within else 0.0
-        return [
-            Measure(name, "delivered at p99 <= 100 ms", "msg/s", delivered),
-            Measure(name, "p50 latency", "ms", best.p50_ms),
-            Measure(name, "p99 latency", "ms", best.p99_ms),
-            Measure(name, "server CPU per delivery", "us", best.server_cpu_us),
-            Measure(name, "errors", "count", best.errors),
-            Measure(name, "losses", "msgs", best.losses),
-        ]
+        return _fanout_measures(name, await step_up(name, room, _schedule(plan)))
 
     return run
 
@@ -165,15 +173,18 @@ async def history(target: Target, plan: Plan) -> list[Measure]:
     ]
 
 
+FANOUT_SIZES = {
+    "fanout-10": 10,
+    "fanout-100": 100,
+    "fanout-10-uncapped": 10,
+    "fanout-100-uncapped": 100,
+}
 SCENARIOS: dict[str, Scenario] = {
     "idle": idle,
     "storm": storm,
-    "fanout-10": _fanout(10, "fanout-10"),
-    "fanout-100": _fanout(100, "fanout-100"),
     "light": light,
     "history": history,
-    "fanout-10-uncapped": _fanout(10, "fanout-10-uncapped"),
-    "fanout-100-uncapped": _fanout(100, "fanout-100-uncapped"),
+    **{name: _fanout(size, name) for name, size in FANOUT_SIZES.items()},
 }
 # The shipped per-connection frame limit (64 frames/s) caps ten senders far below the relay, so
 # the fan-out also runs on a restarted server with the limit lifted: a check raised, hence its
@@ -206,3 +217,47 @@ async def run_all(
         if path:
             print(summary(path), flush=True)
     return figures
+
+
+async def run_uncapped_together(
+    relay: Target,
+    targets: Sequence[SottovoceTarget],
+    plan: Plan,
+    only: list[str],
+    profiles: Path | None = None,
+) -> tuple[list[Measure], list[list[Measure]]]:
+    """Each uncapped fan-out of ``only`` on every target at once (restarted with the frame limit
+    lifted), beside the relay's capped one, their steps alternating (``step_up_together``): the
+    relay's figures, then each target's. With ``profiles``, each target is sampled as in
+    ``run_all``.
+    """
+    relay_figures: list[Measure] = []
+    figures: list[list[Measure]] = [[] for _ in targets]
+    for name in only:
+        capped, size = UNCAPPED[name], FANOUT_SIZES[name]
+        started = time.monotonic()
+        print(f"{relay.name} and {len(targets)} sottovoce: {name}, steps alternating", flush=True)
+        try:
+            for target in targets:
+                await target.refresh_sessions()
+            named: list[tuple[Target, str]] = [(relay, capped), *((t, name) for t in targets)]
+            rooms = {f"{t.label}/{n}": await t.room(n, size) for t, n in named}
+            async with contextlib.AsyncExitStack() as sampling:
+                paths = []
+                if profiles is not None:
+                    for target in targets:
+                        paths.append(profiles / f"profile-{target.label}-{name}.txt")
+                        await sampling.enter_async_context(sampled(target.server.pid, paths[-1]))
+                results = await step_up_together(rooms, _schedule(plan))
+            for path in paths:
+                print(summary(path), flush=True)
+            relay_figures += _fanout_measures(capped, results[f"{relay.label}/{capped}"])
+            for mine, target in zip(figures, targets, strict=True):
+                mine += _fanout_measures(name, results[f"{target.label}/{name}"])
+        except Exception:
+            print(f"{name} failed:\n{traceback.format_exc()}", flush=True)
+            relay_figures.append(Measure(capped, "failed", "", None))
+            for mine in figures:
+                mine.append(Measure(name, "failed", "", None))
+        print(f"{name} took {time.monotonic() - started:.0f} s", flush=True)
+    return relay_figures, figures

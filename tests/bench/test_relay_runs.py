@@ -9,8 +9,9 @@ import pytest
 
 pytest.importorskip("picows", reason="install the bench extra: pip install -e '.[bench]'")
 
-from bench.fanout import opened
+from bench.fanout import opened, step_up_together
 from bench.servers import ServerProcess, free_port, python_module
+from bench.steps import Schedule
 from bench.storm import reconnect_storm
 from bench.targets import BenchRoom
 
@@ -66,3 +67,16 @@ async def test_storm_clients_all_come_back(relay_url: str) -> None:
     result = await reconnect_storm(room, [None] * 50, durable=False, limit_s=20)
     assert (result.clients, result.resumed) == (50, 50)
     assert result.losses is None
+
+
+async def test_searches_side_by_side_take_their_steps_in_turn(
+    relay_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rooms = {label: BenchRoom(label, f"{relay_url}/{label}", [None] * 3) for label in ("a", "b")}
+    results = await step_up_together(rooms, Schedule(200, 800, seconds=0.3, max_steps=3))
+
+    for label in rooms:
+        assert [r.offered_per_s for r in results[label]] == [200, 400, 800]
+        assert all(r.within for r in results[label])
+    printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == ["a", "b"] * 3
