@@ -102,6 +102,14 @@ def register(subparsers: SubParsers) -> None:
         "(env SOTTO_WS_FRAME_RATE_PER_SECOND; default 64)",
     )
     parser.add_argument(
+        "--ws-heartbeat",
+        dest="ws_heartbeat_seconds",
+        type=int,
+        metavar="SECONDS",
+        help="ping a WebSocket silent this long, close it if still silent half of it later "
+        "(env SOTTO_WS_HEARTBEAT_SECONDS; default 30)",
+    )
+    parser.add_argument(
         "--allow-plaintext",
         dest="allow_plaintext",
         action="store_true",

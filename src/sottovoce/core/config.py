@@ -45,6 +45,8 @@ class Config:
     http_rate_per_second: int = 20
     # Per WebSocket connection, frames per second sustained (bursts are twice this).
     ws_frame_rate_per_second: int = 64
+    # A WebSocket silent this many seconds is pinged, and closed if still silent half of it later.
+    ws_heartbeat_seconds: int = 30
     # Store message bodies that are not MLS messages of the room's group at its current epoch
     # (core/delivery.py), unread. Only for transport tests and benchmarks: a server that allows
     # plaintext no longer keeps the promise that it never holds what people write.
@@ -139,6 +141,7 @@ _FIELDS: dict[str, Callable[[object], Any]] = {
     "auth_rate_per_minute": _positive_int("auth_rate_per_minute"),
     "http_rate_per_second": _positive_int("http_rate_per_second"),
     "ws_frame_rate_per_second": _positive_int("ws_frame_rate_per_second"),
+    "ws_heartbeat_seconds": _positive_int("ws_heartbeat_seconds"),
     "allow_plaintext": _flag,
 }
 

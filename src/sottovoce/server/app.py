@@ -63,6 +63,7 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
         mailbox,
         metrics,
         frame_rate=config.ws_frame_rate_per_second,
+        heartbeat=config.ws_heartbeat_seconds,
     )
 
     app = web.Application(
@@ -95,13 +96,18 @@ def create_app(config: Config, store: Store, bus: Bus | None = None) -> web.Appl
     async def close_sockets(app: web.Application) -> None:
         await gateway.shutdown()
 
-    async def sweep_revocations(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(gateway.watch_revocations())
+    async def sweeps(app: web.Application) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(gateway.watch_revocations()),
+            asyncio.create_task(gateway.watch_heartbeats()),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app.on_shutdown.append(close_sockets)
-    app.cleanup_ctx.append(sweep_revocations)
+    app.cleanup_ctx.append(sweeps)
     return app

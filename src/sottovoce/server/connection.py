@@ -74,6 +74,13 @@ class Outbound:
         self.parts: tuple[Outbound, ...] = ()
 
     @classmethod
+    def control(cls, wire: bytes) -> Outbound:
+        """A control frame (``wsframe.control_ping``, ``control_pong``), written as it is."""
+        item = cls(b"")
+        item.wire = wire
+        return item
+
+    @classmethod
     def joined(cls, events: list[Outbound]) -> Outbound:
         """Consecutive events of one room as one item: their frames back to back, pushed and
         checked against a cursor once (``first`` to ``seq``), kept apart in ``parts`` for a
@@ -188,6 +195,10 @@ class Connection:
     mail_cursor: int = 0
     limiter: TokenBucket = field(default_factory=lambda: frame_limiter(FRAME_RATE))
     strikes: int = 0
+    # When the peer was last heard from (any frame, ``time.monotonic``), and when the gateway
+    # pinged it for want of that (0.0: no ping outstanding).
+    heard: float = 0.0
+    pinged: float = 0.0
     closing: bool = False
     close_request: tuple[int, str] | None = None
     # The task reading this socket (its handler), cancelled by ``close`` only while idle.

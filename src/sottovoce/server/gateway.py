@@ -65,9 +65,11 @@ from sottovoce.server.mailbox import Mailbox
 from sottovoce.server.metrics import Metrics
 from sottovoce.server.middleware import refusal
 from sottovoce.server.rooms import Rooms
+from sottovoce.server.wsframe import control_ping, control_pong
 from sottovoce.store.base import Store
 
 AUTH_TIMEOUT = 10.0
+# Seconds: a connection silent this long is pinged, and closed if still silent half of it later.
 HEARTBEAT = 30
 REPLAY_PAGE = 500
 SHUTDOWN_GRACE = 5.0
@@ -79,6 +81,7 @@ SEND_BUFFER = 256 * 1024
 MAX_IN_FLIGHT = 32
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_PROTOCOL = 4002
+CLOSE_NO_HEARTBEAT = 4010
 
 log = structlog.get_logger("sottovoce.gateway")
 
@@ -108,9 +111,11 @@ class Gateway:
         metrics: Metrics,
         *,
         frame_rate: int = FRAME_RATE,
+        heartbeat: int = HEARTBEAT,
     ) -> None:
         self._store = store
         self._frame_rate = frame_rate
+        self._heartbeat = heartbeat
         self._bus = bus
         self._hub = hub
         self._accounts = accounts
@@ -131,7 +136,10 @@ class Gateway:
         keep no frame of theirs (``middleware.errors``).
         """
         ws = web.WebSocketResponse(
-            heartbeat=HEARTBEAT,
+            # Pings are answered and sent here (``_received``, ``watch_heartbeats``): aiohttp's
+            # heartbeat holds a timer per connection, a third of a KiB of each idle one, and
+            # schedules a callback for every read.
+            autoping=False,
             max_msg_size=MAX_FRAME,
             timeout=CLOSE_TIMEOUT,
             # Ciphertext does not compress; deflate per recipient would only burn CPU.
@@ -202,6 +210,25 @@ class Gateway:
             except Exception:
                 log.exception("revocation_sweep_failed")
 
+    async def watch_heartbeats(self) -> None:
+        """Every half heartbeat, ping the connections silent for a heartbeat and close those that
+        left a ping unanswered for half of one: a peer gone without a close (a phone out of
+        coverage, a crashed client) holds no socket for long."""
+        while True:
+            await asyncio.sleep(self._heartbeat / 2)
+            self._check_heartbeats(time.monotonic())
+
+    def _check_heartbeats(self, now: float) -> None:
+        silent_since = now - self._heartbeat
+        unanswered_since = now - self._heartbeat / 2
+        for conn in self._hub.connections():
+            if conn.pinged:
+                if conn.pinged <= unanswered_since:
+                    conn.close(CLOSE_NO_HEARTBEAT, "no answer to ping")
+            elif conn.heard <= silent_since:
+                conn.pinged = now
+                conn.push(Outbound.control(control_ping()))
+
     async def _close_revoked(self) -> None:
         # One query per few hundred connected devices, not one per connected user every sweep.
         connected = {conn.device_id for conn in self._hub.connections()}
@@ -214,7 +241,7 @@ class Gateway:
         it would stay in memory as long as the connection)."""
         # A separate task so that shutdown can cancel the wait: closing a socket from another
         # task while it is inside receive() would cut it without a close code.
-        receiving = asyncio.ensure_future(ws.receive())
+        receiving = asyncio.ensure_future(_first_message(ws))
         self._auth_waits.add(receiving)
         try:
             await asyncio.wait({receiving}, timeout=AUTH_TIMEOUT)
@@ -271,7 +298,13 @@ class Gateway:
         since, user, device = accepted
         joined = await self._joined_rooms(user)
         conn = Connection(
-            ws, user, device, request, self._outbox, limiter=frame_limiter(self._frame_rate)
+            ws,
+            user,
+            device,
+            request,
+            self._outbox,
+            limiter=frame_limiter(self._frame_rate),
+            heard=time.monotonic(),
         )
         if self._shutting_down:
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -281,7 +314,7 @@ class Gateway:
         self._metrics.connections.inc()
         log.info("ws_connected", user_id=user, device_id=device)
         try:
-            await conn.send_now(Outbound(ready_frame(user, device, HEARTBEAT)))
+            await conn.send_now(Outbound(ready_frame(user, device, self._heartbeat)))
             await self._replay(conn, since, joined)
         except BaseException as exc:
             await self._leave(conn)
@@ -350,15 +383,23 @@ class Gateway:
 
     async def _received(self, conn: Connection, msg: WSMessage) -> bool:
         """Handle one message read from the socket; False once nothing more is to be read."""
-        if msg.type is WSMsgType.BINARY:
-            conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
-            return False
-        if msg.type is not WSMsgType.TEXT:
+        kind = msg.type
+        if kind is not WSMsgType.TEXT:
+            if kind is WSMsgType.PING or kind is WSMsgType.PONG:
+                conn.heard = time.monotonic()
+                conn.pinged = 0.0
+                if kind is WSMsgType.PING:
+                    conn.push(Outbound.control(control_pong(msg.data)))
+                return True
+            if kind is WSMsgType.BINARY:
+                conn.close(WSCloseCode.UNSUPPORTED_DATA, "binary frames refused")
             # The peer's CLOSE is answered by _leave once the sends read before it are settled;
             # after CLOSING, CLOSED or ERROR aiohttp has closed already.
             return False
-        # One clock for the rate limit and the ack latency metric.
+        # One clock for the rate limit, the ack latency metric and the heartbeat.
         received = time.monotonic()
+        conn.heard = received
+        conn.pinged = 0.0
         wait = conn.limiter.take(received)
         if wait > 0:
             conn.strikes += 1
@@ -439,3 +480,13 @@ class Gateway:
         others = await self._rooms.co_members(user)
         if others:
             await self._bus.publish(Ephemeral(tuple(sorted(others)), presence_frame(user, status)))
+
+
+async def _first_message(ws: web.WebSocketResponse) -> WSMessage:
+    """The first message that is not a PING or a PONG, answering PINGs meanwhile."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif msg.type is not WSMsgType.PONG:
+            return msg
