@@ -108,6 +108,7 @@ async def storm(target: Target, plan: Plan) -> list[Measure]:
         Measure("storm", "time until all resumed", "s", result.resumed_s),
         Measure("storm", "losses", "msgs", result.losses),
         Measure("storm", "failed connect attempts", "count", result.failed_attempts),
+        Measure("storm", "server CPU per resume", "ms", result.server_cpu_per_client_ms),
     ]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import PersonFactory, running
-from tests.integration.harness import ServerProcess, sqlite_url
+from tests.integration.harness import ServerProcess, open_ws, recv_close, sqlite_url
 
 # Transport tests: they store arbitrary bodies, so their servers allow plaintext.
 pytestmark = pytest.mark.plaintext
@@ -87,3 +88,40 @@ async def test_a_resume_longer_than_a_page_replays_every_event_in_order(
         replayed = [(await ws.wait_type("event"))["event"]["seq"] for _ in range(last)]
         assert replayed == list(range(1, last + 1))
         assert [f for f in await ws.assert_quiet() if f["type"] == "event"] == []
+
+
+async def test_members_resuming_all_at_once_each_get_what_they_missed_after_their_cursor(
+    shared_any_server: ServerProcess, people: PersonFactory
+) -> None:
+    """A reconnect storm in small: on PostgreSQL the connects' reads are taken together
+    (store/pg_batches.py), and each connection must still get exactly its own replay."""
+    owner = await people(shared_any_server)
+    members = [await people(shared_any_server) for _ in range(6)]
+    room = await owner.create_room(*members)
+    seen = [(await owner.send(room, f"seen {i}".encode()))["event"] for i in range(2)]
+    missed = [(await owner.send(room, f"missed {i}".encode()))["event"] for i in range(3)]
+    revoked = members[-1]
+    other = await revoked.login()
+    await revoked.call("DELETE", f"/devices/{revoked.device_id}", token=other["access_token"])
+
+    def cursor(n: int) -> int:
+        # Two cursors: half the members saw one event, half saw both.
+        return int(seen[n % 2]["seq"])
+
+    resuming = [(n, m) for n, m in enumerate(members[:-1]) for _ in range(3)]
+    refused = open_ws(revoked.http, shared_any_server.ws_url, revoked.token, {room: cursor(0)})
+    sockets = await asyncio.gather(
+        *(m.connect(since={room: cursor(n)}) for n, m in resuming), refused, return_exceptions=True
+    )
+
+    assert isinstance(sockets[-1], AssertionError), sockets[-1]
+    for (n, _), ws in zip(resuming, sockets[:-1], strict=True):
+        assert not isinstance(ws, BaseException), ws
+        expected = (seen[1:] if n % 2 == 0 else []) + missed
+        replayed = [(await ws.wait_type("event"))["event"] for _ in expected]
+        assert replayed == expected
+    quiet = await asyncio.gather(*(ws.assert_quiet() for ws in sockets[:-1]))
+    assert all(f["type"] != "event" for frames in quiet for f in frames)
+    async with revoked.http.ws_connect(shared_any_server.ws_url) as ws:
+        await ws.send_json({"type": "auth", "token": revoked.token})
+        assert await recv_close(ws) == 4003

@@ -724,3 +724,80 @@ async def test_events_after_each_is_every_rooms_slice_past_its_cursor_in_room_or
         cursors["!unknown0000000000000000:test"] = 0
         for limit in range(1, len(expected(cursors, 500)) + 2):
             assert await store.events_after_each(cursors, limit) == expected(cursors, limit)
+
+
+async def test_reads_of_many_connects_at_once_answer_each_as_alone(store: Store) -> None:
+    """A reconnect storm's reads, all at once: on PostgreSQL they are taken together
+    (store/pg_batches.py), and each reader must still get exactly its own answer."""
+    await two_rooms_of_alice(store)
+    alice = await store.get_device("ALICE1")
+    bob_phone, bob_laptop = await add_user(store, "bob", devices=2)
+    await add_user(store, "carol")
+    await store.revoke_device(bob_laptop)
+    invite = MembershipChange("@bob:test", Role.MEMBER, MemberState.INVITED)
+    await store.append_event(new_event("invite"), lambda _: invite)
+    carol_in = MembershipChange("@carol:test", Role.MEMBER, MemberState.JOINED)
+    await store.append_event(
+        replace(in_room(OTHER_ROOM, "carol"), kind=EventKind.MEMBER), lambda _: carol_in
+    )
+    carol_out = replace(carol_in, state=MemberState.LEFT)
+    await store.append_event(
+        replace(in_room(OTHER_ROOM, "carol-left"), kind=EventKind.MEMBER), lambda _: carol_out
+    )
+    await store.append_events([Append(in_room(ROOM, f"m{n}")) for n in range(6)])
+    await store.put_mail([mail(bob_phone, str(n).encode()) for n in range(5)])
+    await store.put_mail([mail("ALICE1", b"a", user="@alice:test")])
+
+    reads = [
+        *(store.get_device(d) for d in ("ALICE1", bob_phone, bob_laptop, "NOSUCHDEVICE") * 3),
+        *(store.list_rooms_for_user(u) for u in ("@alice:test", "@bob:test", "@carol:test") * 3),
+        *(
+            store.mail_after(d, a, n)
+            for d, a, n in (
+                (bob_phone, 0, 500),
+                (bob_phone, 2, 500),
+                (bob_phone, 0, 2),
+                ("ALICE1", 0, 500),
+                ("ALICE1", 1, 500),
+                (bob_laptop, 0, 500),
+            )
+            * 3
+        ),
+        *(
+            store.events_after_each(c, n)
+            for c, n in (
+                ({ROOM: 2}, 500),
+                ({ROOM: 2}, 500),
+                ({ROOM: 4}, 500),
+                ({ROOM: 2, OTHER_ROOM: 0}, 3),
+            )
+            * 3
+        ),
+    ]
+    together = await asyncio.gather(*reads)
+
+    devices, rooms, mails, news = together[:12], together[12:21], together[21:39], together[39:]
+    laptop = await store.list_devices("@bob:test", include_revoked=True)
+    assert devices[:4] == [
+        alice,
+        *(d for d in laptop if d.device_id == bob_phone),
+        *(d for d in laptop if d.device_id == bob_laptop),
+        None,
+    ]
+    assert devices[4:8] == devices[:4] and devices[8:] == devices[:4]
+    assert devices[2] is not None and devices[2].revoked
+    assert [[r.room_id for r in rs] for rs in rooms[:3]] == [[ROOM, OTHER_ROOM], [ROOM], []]
+    assert rooms[3:6] == rooms[:3] and rooms[6:] == rooms[:3]
+    assert [[(m.recipient_device, m.body) for m in ms] for ms in mails[:6]] == [
+        [(bob_phone, str(n).encode()) for n in range(5)],
+        [(bob_phone, str(n).encode()) for n in range(2, 5)],
+        [(bob_phone, b"0"), (bob_phone, b"1")],
+        [("ALICE1", b"a")],
+        [],
+        [],
+    ]
+    assert mails[6:12] == mails[:6] and mails[12:] == mails[:6]
+    timeline = await store.events_after(ROOM, 0, 500)
+    other = await store.events_after(OTHER_ROOM, 0, 500)
+    assert news[:4] == [timeline[2:], timeline[2:], timeline[4:], (timeline[2:] + other)[:3]]
+    assert news[4:8] == news[:4] and news[8:] == news[:4]

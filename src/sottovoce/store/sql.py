@@ -32,7 +32,7 @@ from sottovoce.core.models import (
     Room,
     User,
 )
-from sottovoce.store import pg_appends, pg_reads, reads, sqlite_appends
+from sottovoce.store import pg_appends, pg_batches, pg_reads, reads, sqlite_appends
 from sottovoce.store.base import Append, AppendResult, MembershipRule
 from sottovoce.store.engines import Database
 from sottovoce.store.records import (
@@ -69,6 +69,11 @@ class SqlStore:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._pg_appends = None if database.pg is None else pg_appends.Appender(database.pg)
+        self._pg_batches = (
+            None
+            if database.pg is None
+            else pg_batches.Batches(database.pg, self._events_after_each)
+        )
         # The dialect's own INSERT, for ON CONFLICT (spelled alike on both engines).
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
@@ -135,6 +140,8 @@ class SqlStore:
             await conn.execute(insert(devices).values(**fields(device), last_mail_id=0))
 
     async def get_device(self, device_id: str) -> Device | None:
+        if self._pg_batches is not None:
+            return await self._pg_batches.device(device_id)
         found = await self._read(reads.DEVICE, device_id=device_id)
         return found[0] if found else None
 
@@ -219,6 +226,8 @@ class SqlStore:
         return found[0] if found else None
 
     async def list_rooms_for_user(self, user_id: str) -> list[Room]:
+        if self._pg_batches is not None:
+            return await self._pg_batches.rooms_of_user(user_id)
         return await self._read(reads.ROOMS_OF_USER, user_id=user_id)
 
     async def list_members(self, room_id: str) -> list[Member]:
@@ -403,6 +412,11 @@ class SqlStore:
         return await self._read(reads.EVENTS_AFTER, room_id=room_id, after=after, limit=limit)
 
     async def events_after_each(self, cursors: Mapping[str, int], limit: int) -> list[Event]:
+        if self._pg_batches is not None:
+            return await self._pg_batches.events_after_each(cursors, limit)
+        return await self._events_after_each(cursors, limit)
+
+    async def _events_after_each(self, cursors: Mapping[str, int], limit: int) -> list[Event]:
         found: list[Event] = []
         rooms = sorted(cursors)
         for start in range(0, len(rooms), reads.ROOMS_PER_READ):
@@ -481,6 +495,8 @@ class SqlStore:
         return stored
 
     async def mail_after(self, device_id: str, after: int, limit: int) -> list[Mail]:
+        if self._pg_batches is not None:
+            return await self._pg_batches.mail_after(device_id, after, limit)
         return await self._read(reads.MAIL_AFTER, device_id=device_id, after=after, limit=limit)
 
     async def ack_mail(self, device_id: str, up_to: int) -> int:
