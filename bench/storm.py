@@ -75,7 +75,8 @@ async def reconnect_storm(
     await sender.send(sender_conn, room.room_id, MISSED_STEP, MISSED, durable)
 
     failed_attempts = 0
-    cpu_before = room.server_cpu() if room.server_cpu else None
+    server_cpu = room.server_cpu
+    cpu_before = server_cpu() if server_cpu else 0.0
     started = time.monotonic()
     deadline = started + limit_s
 
@@ -104,9 +105,7 @@ async def reconnect_storm(
     await wait_until(
         lambda: all(c.resumed_at is not None for c in clients), deadline - time.monotonic()
     )
-    cpu = None
-    if room.server_cpu and cpu_before is not None:
-        cpu = (room.server_cpu() - cpu_before) / len(clients) * 1e3
+    cpu = (server_cpu() - cpu_before) / len(clients) * 1e3 if server_cpu else None
     done = [c.resumed_at for c in clients if c.resumed_at is not None]
     result = StormResult(
         clients=len(clients),
